@@ -1,0 +1,61 @@
+# spate — every command a developer or CI needs. `make test` is the test
+# command the README and .ci/run use.
+SHELL := bash
+GO ?= go
+FUZZTIME ?= 10s
+LAMBDA_ARCH ?= arm64
+# Reproducible binaries: no VCS stamp or local paths, fixed build id.
+GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
+
+.PHONY: all build test unit emulators fuzz bench lambdas tf-fmt tf-validate loadtest-check clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/spate ./cmd/spate
+
+## emulators: install kinesalite and local-aws-sqs pinned in emulators/package-lock.json
+emulators: emulators/node_modules/.installed
+emulators/node_modules/.installed: emulators/package.json emulators/package-lock.json
+	cd emulators && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## test: everything CI runs, emulators included
+test: emulators
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	@if [ -d terraform ]; then terraform fmt -check -recursive terraform; fi
+	@if [ -f loadtest/check.js ]; then node loadtest/check.js; fi
+
+unit:
+	$(GO) test -race -count=1 -short ./...
+
+## fuzz: every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	$(GO) run ./internal/benchreport -out docs/benchmarks.md
+
+## lambdas: bootstrap zips for provided.al2023 on $(LAMBDA_ARCH)
+lambdas:
+	@set -e; mkdir -p dist; for fn in router aggregator reward; do \
+	  rm -rf dist/$$fn && mkdir -p dist/$$fn; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o dist/$$fn/bootstrap ./cmd/spate-$$fn; \
+	  touch -d '2000-01-01T00:00:00Z' dist/$$fn/bootstrap; \
+	  (cd dist/$$fn && rm -f ../$$fn.zip && TZ=UTC zip -X -q ../$$fn.zip bootstrap); \
+	done; ls -l dist/*.zip
+
+tf-fmt:
+	terraform fmt -recursive terraform
+
+tf-validate:
+	./terraform/validate.sh
+
+clean:
+	rm -rf bin dist data

@@ -1,0 +1,10 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+func runRedrive(ctx context.Context, env *environment, args []string) error {
+	return errors.New("redrive: not implemented yet")
+}
