@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the generated files from the re
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	r := registry.New(registry.Limits{})
 	files := map[string][]byte{
-		filepath.Join("..", "docs", "events.md"):                []byte(r.Markdown()),
+		filepath.Join("..", "docs", "events.md"):              []byte(r.Markdown()),
 		filepath.Join("..", "terraform", "glue_columns.json"): r.GlueJSON(),
 	}
 	for path, want := range files {
