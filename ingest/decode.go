@@ -1,0 +1,214 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// httpError is a request-level failure with its status and JSON message.
+type httpError struct {
+	status int
+	msg    string
+	field  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+type bodyFormat int
+
+const (
+	formatJSON bodyFormat = iota
+	formatNDJSON
+)
+
+// contentFormat checks Content-Type and Content-Encoding.
+func contentFormat(r *http.Request) (bodyFormat, bool, *httpError) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return 0, false, errorf(http.StatusUnsupportedMediaType, "Content-Type required: application/json, application/x-ndjson or text/plain")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return 0, false, errorf(http.StatusUnsupportedMediaType, "unparseable Content-Type")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return 0, false, errorf(http.StatusUnsupportedMediaType, "charset must be utf-8")
+	}
+	var f bodyFormat
+	switch mt {
+	case "application/json", "text/plain":
+		// text/plain is what navigator.sendBeacon sends; the body is JSON.
+		f = formatJSON
+	case "application/x-ndjson":
+		f = formatNDJSON
+	default:
+		return 0, false, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: use application/json, application/x-ndjson or text/plain", truncate(mt, 64))
+	}
+	gz := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		gz = true
+	default:
+		return 0, false, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: use gzip or none", truncate(enc, 32))
+	}
+	return f, gz, nil
+}
+
+// readBody reads the (possibly gzipped) body into buf, bounded while
+// reading: no more than max bytes are ever held, so a gzip bomb costs at
+// most max bytes of memory.
+func readBody(body io.Reader, gz bool, max int64, buf *bytes.Buffer) *httpError {
+	var r io.Reader = body
+	if gz {
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return tooLargeOr(err, errorf(http.StatusBadRequest, "invalid gzip body"))
+		}
+		defer zr.Close()
+		r = zr
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return tooLargeOr(err, errorf(http.StatusBadRequest, "cannot read body"))
+	}
+	if n > max {
+		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
+	}
+	return nil
+}
+
+func tooLargeOr(err error, other *httpError) *httpError {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", mbe.Limit)
+	}
+	return other
+}
+
+var eventsKey = []byte(`"events"`)
+
+// splitEvents returns each event's raw JSON. A JSON body is one event or
+// {"events":[…]}; an NDJSON body is one event per non-empty line. Whether a
+// single event is well-formed is left to the registry, per event, so a bad
+// event never takes its neighbours down.
+func splitEvents(body []byte, f bodyFormat, maxEvents int) ([][]byte, *httpError) {
+	if f == formatNDJSON {
+		var out [][]byte
+		for line := range bytes.SplitSeq(body, []byte{'\n'}) {
+			line = bytes.TrimSpace(line)
+			if len(line) == 0 {
+				continue
+			}
+			if len(out) == maxEvents {
+				return nil, errorf(http.StatusRequestEntityTooLarge, "more than %d events", maxEvents)
+			}
+			out = append(out, line)
+		}
+		if len(out) == 0 {
+			return nil, errorf(http.StatusBadRequest, "empty body")
+		}
+		return out, nil
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, errorf(http.StatusBadRequest, "empty body")
+	}
+	if trimmed[0] != '{' {
+		return nil, errorf(http.StatusBadRequest, `body must be an event object or {"events":[…]}`)
+	}
+	// Only a body mentioning "events" can be a batch; a single event is
+	// handed to the registry without a second parse.
+	if !bytes.Contains(trimmed, eventsKey) {
+		return [][]byte{trimmed}, nil
+	}
+	events, isBatch, herr := batchEvents(trimmed)
+	if herr != nil {
+		return nil, herr
+	}
+	if !isBatch {
+		// "events" appeared inside a single event's strings.
+		return [][]byte{trimmed}, nil
+	}
+	if len(events) == 0 {
+		return nil, &httpError{status: http.StatusBadRequest, msg: "events is empty", field: "events"}
+	}
+	if len(events) > maxEvents {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "more than %d events", maxEvents)
+	}
+	out := make([][]byte, len(events))
+	for i, e := range events {
+		out[i] = e
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// batchEvents walks the top-level object once. It is a batch when its only
+// key is "events"; an object with other keys and no "events" is a single
+// event; "events" beside other keys is ambiguous and refused.
+func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
+	malformed := errorf(http.StatusBadRequest, "malformed JSON body")
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return nil, false, malformed
+	}
+	var events []json.RawMessage
+	found, others := false, false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false, malformed
+		}
+		key, _ := tok.(string)
+		if key != "events" {
+			others = true
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, false, malformed
+			}
+			continue
+		}
+		found = true
+		if err := dec.Decode(&events); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, false, &httpError{status: http.StatusBadRequest, msg: "events must be an array of event objects", field: "events"}
+			}
+			return nil, false, malformed
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, false, malformed
+	}
+	if dec.More() {
+		return nil, false, errorf(http.StatusBadRequest, "malformed JSON body: more than one value")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false, errorf(http.StatusBadRequest, "malformed JSON body: more than one value")
+	}
+	switch {
+	case found && others:
+		return nil, false, &httpError{status: http.StatusBadRequest, msg: `a batch body holds only "events"`, field: "events"}
+	case !found:
+		return nil, false, nil
+	}
+	return events, true, nil
+}

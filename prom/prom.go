@@ -1,0 +1,130 @@
+// Package prom is spate's only importer of the Prometheus client: it
+// exports the Stats snapshots the cores keep and the observations adapters
+// report, for GET /metrics.
+package prom
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/ingest"
+)
+
+// Sources are the snapshots exported at every scrape; nil ones are skipped.
+type Sources struct {
+	Ingest   func() ingest.Snapshot
+	Producer func() batch.Stats
+	// CircuitOpen reports 1 while the Kinesis circuit breaker is open.
+	CircuitOpen func() bool
+}
+
+// Metrics holds the registry and the instruments adapters observe into.
+type Metrics struct {
+	reg        *prometheus.Registry
+	putSeconds prometheus.Histogram
+	putRecords *prometheus.CounterVec
+	dlq        *prometheus.CounterVec
+}
+
+// New returns metrics exporting src, plus Go runtime and process metrics.
+func New(src Sources) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		putSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "spate_kinesis_put_records_seconds", Help: "Latency of Kinesis PutRecords calls.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		putRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spate_kinesis_records_total", Help: "Records sent to Kinesis by result (ok, failed).",
+		}, []string{"result"}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spate_dlq_records_total", Help: "Records sent to the SQS dead-letter queue by result (ok, failed).",
+		}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.putSeconds, m.putRecords, m.dlq,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&snapshots{src: src})
+	return m
+}
+
+// Handler serves the metrics.
+func (m *Metrics) Handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
+
+// ObserveKinesisPut records one PutRecords call (kinesis.SinkConfig.Observe).
+func (m *Metrics) ObserveKinesisPut(d time.Duration, records, failed int) {
+	m.putSeconds.Observe(d.Seconds())
+	m.putRecords.WithLabelValues("ok").Add(float64(records - failed))
+	m.putRecords.WithLabelValues("failed").Add(float64(failed))
+}
+
+// ObserveDLQ records records sent to the dead-letter queue.
+func (m *Metrics) ObserveDLQ(records, failed int) {
+	m.dlq.WithLabelValues("ok").Add(float64(records - failed))
+	m.dlq.WithLabelValues("failed").Add(float64(failed))
+}
+
+var (
+	descRequests = prometheus.NewDesc("spate_http_requests_total", "POST /v1/events requests by status code.", []string{"code"}, nil)
+	descAccepted = prometheus.NewDesc("spate_events_accepted_total", "Events acknowledged with 202.", nil, nil)
+	descRejected = prometheus.NewDesc("spate_events_rejected_total", "Events rejected, by reason (field:class).", []string{"reason"}, nil)
+	descUnstored = prometheus.NewDesc("spate_events_unstored_total", "Valid events answered 503 because neither Kinesis nor the DLQ took them.", nil, nil)
+	descShed     = prometheus.NewDesc("spate_requests_shed_total", "Requests refused with 503 for load (in-flight limit or full buffer).", []string{"cause"}, nil)
+	descBuffered = prometheus.NewDesc("spate_buffer_records", "Records buffered or in flight to Kinesis.", nil, nil)
+	descBufBytes = prometheus.NewDesc("spate_buffer_bytes", "Bytes buffered or in flight to Kinesis.", nil, nil)
+	descBatches  = prometheus.NewDesc("spate_batches_total", "Batches written.", nil, nil)
+	descBatchRec = prometheus.NewDesc("spate_batch_records_total", "Records in written batches (divide by spate_batches_total for the mean batch size).", nil, nil)
+	descFailed   = prometheus.NewDesc("spate_records_failed_total", "Records neither Kinesis nor the DLQ accepted.", nil, nil)
+	descCircuit  = prometheus.NewDesc("spate_kinesis_circuit_open", "1 while the Kinesis circuit breaker is open.", nil, nil)
+)
+
+// snapshots is a collector over the Sources; descriptions are constant.
+type snapshots struct{ src Sources }
+
+func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit} {
+		ch <- d
+	}
+}
+
+func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	if s.src.Ingest != nil {
+		snap := s.src.Ingest()
+		for code, n := range snap.Requests {
+			counter(descRequests, n, strconv.Itoa(code))
+		}
+		for reason, n := range snap.Rejected {
+			counter(descRejected, n, reason)
+		}
+		counter(descAccepted, snap.Accepted)
+		counter(descUnstored, snap.Unstored)
+		counter(descShed, snap.Shed, "in_flight")
+	}
+	if s.src.Producer != nil {
+		st := s.src.Producer()
+		gauge(descBuffered, st.BufferedRecords)
+		gauge(descBufBytes, st.BufferedBytes)
+		counter(descBatches, st.Batches)
+		counter(descBatchRec, st.BatchRecords)
+		counter(descFailed, st.Failed)
+		counter(descShed, st.Shed, "buffer_full")
+	}
+	if s.src.CircuitOpen != nil {
+		v := int64(0)
+		if s.src.CircuitOpen() {
+			v = 1
+		}
+		gauge(descCircuit, v)
+	}
+}
