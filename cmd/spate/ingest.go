@@ -3,8 +3,156 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/go-chi/chi/v5"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/kinesis"
+	"github.com/spate-dev/spate/prom"
+	"github.com/spate-dev/spate/sqs"
 )
 
+type ingestConfig struct {
+	front       frontConfig
+	stream      string
+	dlqURL      string
+	apiKeys     string
+	origins     string
+	putAttempts int
+	breakerOpen time.Duration
+	redrive     bool
+	redriveRate int
+}
+
+func ingestEnv(c *ingestConfig) []envVar {
+	return []envVar{
+		{"SPATE_ADDR", ":8080", "HTTP listen address", stringVar(&c.front.Addr)},
+		{"SPATE_STREAM", "", "Kinesis stream name or ARN (required)", stringVar(&c.stream)},
+		{"SPATE_DLQ_URL", "", "SQS dead-letter queue URL; without it events Kinesis refuses get 503", stringVar(&c.dlqURL)},
+		{"SPATE_ACK_MODE", "durable", "durable: 202 after Kinesis or the DLQ took the events; buffered: 202 once buffered (a SIGKILL loses the buffer)", stringVar(&c.front.AckMode)},
+		{"SPATE_MAX_BODY_BYTES", "1048576", "largest request body after decompression", int64Var(&c.front.HTTP.MaxBodyBytes)},
+		{"SPATE_MAX_EVENTS", "500", "most events per request", intVar(&c.front.HTTP.MaxEvents)},
+		{"SPATE_MAX_IN_FLIGHT", "512", "concurrent POSTs before shedding with 503", intVar(&c.front.HTTP.MaxInFlight)},
+		{"SPATE_ACK_TIMEOUT", "10s", "longest a request waits for its events to be stored before 503", durationVar(&c.front.HTTP.AckTimeout)},
+		{"SPATE_RETRY_AFTER", "1s", "Retry-After sent with 503", durationVar(&c.front.HTTP.RetryAfter)},
+		{"SPATE_ALLOWED_ORIGINS", "*", "CORS origins, comma-separated", stringVar(&c.origins)},
+		{"SPATE_API_KEYS", "", "app=key pairs, comma-separated; when set, X-Api-Key is required", stringVar(&c.apiKeys)},
+		{"SPATE_BATCH_LINGER", "20ms", "longest a record waits for its batch to fill", durationVar(&c.front.Producer.Policy.Age)},
+		{"SPATE_BATCH_IN_FLIGHT", "8", "PutRecords batches written concurrently", intVar(&c.front.Producer.InFlight)},
+		{"SPATE_BUFFER_RECORDS", "50000", "records buffered or in flight before shedding with 503", intVar(&c.front.Producer.MaxRecords)},
+		{"SPATE_BUFFER_BYTES", "67108864", "bytes buffered or in flight before shedding with 503", int64Var(&c.front.Producer.MaxBytes)},
+		{"SPATE_PUT_TIMEOUT", "15s", "bound on one batch's write, retries and DLQ fallback included", durationVar(&c.front.Producer.PutTimeout)},
+		{"SPATE_PUT_ATTEMPTS", "4", "PutRecords tries for failed records before the DLQ", intVar(&c.putAttempts)},
+		{"SPATE_BREAKER_OPEN", "5s", "how long Kinesis is skipped (straight to the DLQ) after 5 failed calls in a row", durationVar(&c.breakerOpen)},
+		{"SPATE_DRAIN_TIMEOUT", "25s", "on SIGTERM, time to finish requests and flush; keep below the task's stopTimeout", durationVar(&c.front.DrainTimeout)},
+		{"SPATE_REDRIVE", "true", "redrive the DLQ into Kinesis in the background while Kinesis is healthy", boolVar(&c.redrive)},
+		{"SPATE_REDRIVE_RATE", "2000", "records per second the background redrive puts at most", intVar(&c.redriveRate)},
+	}
+}
+
 func runIngest(ctx context.Context, env *environment, args []string) error {
-	return errors.New("ingest: not implemented yet")
+	var c ingestConfig
+	vars := ingestEnv(&c)
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(env.stdout, "Usage: spate ingest\n\nRuns the ingest HTTP service. Configured from the environment:")
+		printEnv(env.stdout, vars)
+		fmt.Fprintln(env.stdout, "\nAWS region, credentials and endpoints come from the SDK's standard configuration\n(AWS_REGION, AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_SQS, ...).")
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := loadEnv(vars, env.getenv); err != nil {
+		return err
+	}
+	if c.stream == "" {
+		return errors.New("SPATE_STREAM is required")
+	}
+	keys, err := parseKeys(c.apiKeys)
+	if err != nil {
+		return fmt.Errorf("SPATE_API_KEYS: %w", err)
+	}
+	c.front.HTTP.APIKeys = keys
+	c.front.HTTP.AllowedOrigins = splitList(c.origins)
+
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("aws config: %w", err)
+	}
+	kin := awskinesis.NewFromConfig(awsCfg)
+	// metrics needs the server's stats, which need the sink: the
+	// observers reach it through this variable, set before serving.
+	var metrics *prom.Metrics
+	observe := func(d time.Duration, records, failed int) { metrics.ObserveKinesisPut(d, records, failed) }
+	kSink := kinesis.NewSink(kin, c.stream, kinesis.SinkConfig{Observe: observe})
+	breaker := batch.NewBreaker(batch.Retry(kSink, batch.RetryConfig{MaxAttempts: c.putAttempts}), batch.BreakerConfig{
+		Name: "kinesis", OpenFor: c.breakerOpen,
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			env.log.Warn("circuit breaker", "name", name, "from", from.String(), "to", to.String())
+		},
+	})
+	var sink spate.Sink = breaker
+	var dlq *sqs.DLQ
+	var sqsClient *awssqs.Client
+	if c.dlqURL != "" {
+		sqsClient = awssqs.NewFromConfig(awsCfg)
+		dlq = sqs.NewDLQ(sqsClient, c.dlqURL, sqs.DLQConfig{})
+		sink = batch.Fallback(breaker, observedDLQ{dlq, func(records, failed int) { metrics.ObserveDLQ(records, failed) }})
+	} else {
+		env.log.Warn("SPATE_DLQ_URL not set: events Kinesis refuses are answered 503")
+	}
+	c.front.HTTP.Ready = func() bool { return breaker.Closed() || dlq != nil }
+
+	f, err := newFront(c.front, sink, env.log)
+	if err != nil {
+		return err
+	}
+	metrics = prom.New(prom.Sources{
+		Ingest:      func() ingest.Snapshot { return f.server.Stats().Snapshot() },
+		Producer:    f.producer.Stats,
+		CircuitOpen: func() bool { return !breaker.Closed() },
+	})
+	r := chi.NewRouter()
+	r.Mount("/", f.server.Routes())
+	r.Method(http.MethodGet, "/metrics", metrics.Handler())
+
+	if c.redrive && dlq != nil {
+		stopRedrive := startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, c.redriveRate)
+		defer stopRedrive()
+	}
+	env.log.Info("ingest starting", "stream", c.stream, "dlq", c.dlqURL != "", "ack_mode", c.front.AckMode)
+	return f.serve(ctx, r)
+}
+
+// observedDLQ counts what reaches the dead-letter queue.
+type observedDLQ struct {
+	dlq     *sqs.DLQ
+	observe func(records, failed int)
+}
+
+func (o observedDLQ) Put(ctx context.Context, recs []spate.Record) error {
+	return o.PutReason(ctx, recs, "unspecified")
+}
+
+func (o observedDLQ) PutReason(ctx context.Context, recs []spate.Record, reason string) error {
+	err := o.dlq.PutReason(ctx, recs, reason)
+	failed := 0
+	for _, e := range spate.ItemErrors(err, len(recs)) {
+		if e != nil {
+			failed++
+		}
+	}
+	o.observe(len(recs), failed)
+	return err
 }

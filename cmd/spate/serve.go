@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/registry"
+)
+
+// frontConfig is what ingest and local mode share: the HTTP API and the
+// producer in front of a sink.
+type frontConfig struct {
+	Addr         string
+	DrainTimeout time.Duration
+	AckMode      string // durable or buffered
+	HTTP         ingest.Config
+	Producer     batch.Config
+}
+
+// front is the ingest HTTP service bound to a producer.
+type front struct {
+	server   *ingest.Server
+	producer *batch.Producer
+	http     *http.Server
+	ln       net.Listener
+	cfg      frontConfig
+	log      *slog.Logger
+}
+
+func newFront(cfg frontConfig, sink spate.Sink, log *slog.Logger) (*front, error) {
+	if cfg.AckMode != "durable" && cfg.AckMode != "buffered" {
+		return nil, fmt.Errorf("ack mode %q: want durable or buffered", cfg.AckMode)
+	}
+	producer := batch.NewProducer(sink, cfg.Producer, log.With("subsystem", "producer"))
+	var p ingest.Producer = producer
+	if cfg.AckMode == "buffered" {
+		p = bufferedAck{producer}
+	}
+	srv := ingest.New(registry.New(registry.Limits{}), p, cfg.HTTP, log.With("subsystem", "http"))
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = producer.Close(context.Background())
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	return &front{server: srv, producer: producer, ln: ln, cfg: cfg, log: log}, nil
+}
+
+// bufferedAck answers as soon as the events are buffered: faster, but a
+// SIGKILL loses what was buffered (see docs/reliability.md).
+type bufferedAck struct{ p *batch.Producer }
+
+func (b bufferedAck) Submit(recs []spate.Record) (*batch.Ticket, error) {
+	if _, err := b.p.Submit(recs); err != nil {
+		return nil, err
+	}
+	return batch.Resolved(), nil
+}
+
+// serve runs the HTTP server until ctx ends, then drains: not ready, let
+// in-flight requests finish, flush the producer, all within DrainTimeout.
+func (f *front) serve(ctx context.Context, h http.Handler) error {
+	f.http = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- f.http.Serve(f.ln) }()
+	f.log.Info("listening", "addr", f.ln.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	f.log.Info("draining", "deadline", f.cfg.DrainTimeout.String())
+	f.server.Drain()
+	dctx, cancel := context.WithTimeout(context.Background(), f.cfg.DrainTimeout)
+	defer cancel()
+	if err := f.http.Shutdown(dctx); err != nil {
+		f.log.Error("http shutdown", "err", err)
+	}
+	if err := f.producer.Close(dctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	st := f.producer.Stats()
+	f.log.Info("drained", "written", st.Written, "failed", st.Failed)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
