@@ -42,14 +42,17 @@ fuzz:
 bench:
 	$(GO) run ./internal/benchreport -out docs/benchmarks.md
 
-## lambdas: bootstrap zips for provided.al2023 on $(LAMBDA_ARCH)
+## lambdas: bootstrap zips for provided.al2023 on $(LAMBDA_ARCH), byte-reproducible
+## (internal/lambdazip: fixed times and modes); terraform reads dist/<fn>.zip
+LAMBDAS := router aggregator reward
 lambdas:
-	@set -e; mkdir -p dist; for fn in router aggregator reward; do \
+	@set -e; mkdir -p dist; for fn in $(LAMBDAS); do \
+	  if [ ! -f cmd/spate-$$fn/main.go ]; then echo "lambdas: cmd/spate-$$fn does not exist yet, skipped" >&2; continue; fi; \
 	  rm -rf dist/$$fn && mkdir -p dist/$$fn; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o dist/$$fn/bootstrap ./cmd/spate-$$fn; \
-	  touch -d '2000-01-01T00:00:00Z' dist/$$fn/bootstrap; \
-	  (cd dist/$$fn && rm -f ../$$fn.zip && TZ=UTC zip -X -q ../$$fn.zip bootstrap); \
-	done; ls -l dist/*.zip
+	  $(GO) run ./tools/lambdazip -o dist/$$fn.zip dist/$$fn/bootstrap; \
+	  sha256sum dist/$$fn.zip; \
+	done
 
 tf-fmt:
 	terraform fmt -recursive terraform
