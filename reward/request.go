@@ -112,7 +112,9 @@ type Rewarder interface {
 type RewarderFunc func(ctx context.Context, key string, req Request) error
 
 // Reward calls f.
-func (f RewarderFunc) Reward(ctx context.Context, key string, req Request) error { return f(ctx, key, req) }
+func (f RewarderFunc) Reward(ctx context.Context, key string, req Request) error {
+	return f(ctx, key, req)
+}
 
 // StatusError is a reward API's answer other than 2xx.
 type StatusError struct {
