@@ -129,17 +129,16 @@ func routerInvocations(s Settings, records float64, concurrency int) float64 {
 	return math.Max(records/float64(s.RouterBatchSize), math.Min(records, float64(concurrency)))
 }
 
+// firehoseStreams projects each type's Firehose stream. The router packs
+// the events of a type that one invocation holds into as few records as
+// the pack size allows, so a record carries an invocation's worth of that
+// type, and Firehose's 5 KB rounding is paid per pack, not per event.
 func (s Settings) firehoseStreams(events, invocations float64) []FirehoseStream {
 	total := 0.0
 	for _, share := range s.TypeMix {
 		total += share
 	}
 	line := float64(s.EventBytes + 1) // newline-delimited JSON
-	perRecord := 1.0
-	if s.FirehosePackBytes > 0 {
-		perRecord = math.Max(1, math.Floor(float64(s.FirehosePackBytes)/line))
-	}
-	billedRecord := math.Ceil(perRecord*line/FirehoseBillingUnitBytes) * FirehoseBillingUnitBytes
 	var out []FirehoseStream
 	for _, typ := range sortedTypes(s.TypeMix) {
 		share := s.TypeMix[typ] / total
@@ -153,12 +152,17 @@ func (s Settings) firehoseStreams(events, invocations float64) []FirehoseStream 
 			QuotaRequestsPerSec:   s.Quotas.FirehoseRequestsPerSecond,
 			QuotaMiBPerSecond:     s.Quotas.FirehoseMiBps,
 		}
+		perRecord := 1.0
+		if s.FirehosePackBytes > 0 && invocations > 0 {
+			perRecord = math.Max(1, math.Min(math.Floor(float64(s.FirehosePackBytes)/line), f.EventsPerSecond/invocations))
+		}
 		f.RecordsPerSecond = f.EventsPerSecond / perRecord
 		f.MiBPerSecond = f.EventsPerSecond * line / (1 << 20)
+		billedRecord := math.Ceil(perRecord*line/FirehoseBillingUnitBytes) * FirehoseBillingUnitBytes
 		f.BilledMiBPerSecond = f.RecordsPerSecond * billedRecord / (1 << 20)
 		// Each router invocation that saw the type makes at least one
-		// PutRecordBatch call to its stream.
-		f.RequestsPerSecond = math.Max(math.Min(invocations, f.EventsPerSecond), f.RecordsPerSecond/FirehoseBatchRecords)
+		// PutRecordBatch call to its stream (500 records, 4 MiB a call).
+		f.RequestsPerSecond = math.Max(math.Min(invocations, f.EventsPerSecond), math.Max(f.RecordsPerSecond/FirehoseBatchRecords, f.MiBPerSecond/4))
 		f.Utilisation = math.Max(f.RecordsPerSecond/f.QuotaRecordsPerSecond, math.Max(f.RequestsPerSecond/f.QuotaRequestsPerSec, f.MiBPerSecond/f.QuotaMiBPerSecond))
 		out = append(out, f)
 	}

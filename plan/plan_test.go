@@ -93,22 +93,43 @@ func TestPutPayloadUnits(t *testing.T) {
 
 func TestFirehoseBillingRounding(t *testing.T) {
 	s := bookSettings()
-	packed := s.CapacityAt(600_000).Firehose
+	find := func(fs []FirehoseStream, typ string) FirehoseStream {
+		for _, f := range fs {
+			if f.Type == typ {
+				return f
+			}
+		}
+		t.Fatalf("no %s stream", typ)
+		return FirehoseStream{}
+	}
+	// 10,000 events/s, 35 % impressions: 3,500/s. Batches of 500 records
+	// make 20 invocations/s, each packing its 175 impressions into one
+	// record of 175 × 501 = 87,675 bytes, billed as 90 KB (92,160 bytes).
+	packed := find(s.CapacityAt(600_000).Firehose, "impression")
+	if packed.EventsPerSecond != 3500 || packed.RecordsPerSecond != 20 || packed.RequestsPerSecond != 20 {
+		t.Errorf("packed: %v events/s, %v records/s, %v calls/s; want 3,500, 20, 20", packed.EventsPerSecond, packed.RecordsPerSecond, packed.RequestsPerSecond)
+	}
+	if want := 20 * 92160.0 / (1 << 20); math.Abs(packed.BilledMiBPerSecond-want) > 1e-9 {
+		t.Errorf("packed billed %v MiB/s, want %v", packed.BilledMiBPerSecond, want)
+	}
+	// One event per record: each 501-byte line is billed 5 KB.
 	s.FirehosePackBytes = 0
-	single := s.CapacityAt(600_000).Firehose
-	for i := range packed {
-		// 501-byte lines: ten to a 5,120-byte pack (5,010 bytes, billed
-		// 5,120), or one per record billed 5,120 each.
-		ratio := single[i].BilledMiBPerSecond / packed[i].BilledMiBPerSecond
-		if math.Abs(ratio-10) > 1e-9 {
-			t.Errorf("%s: unpacked bills %.3f× packed, want 10×", packed[i].Type, ratio)
-		}
-		if math.Abs(packed[i].BilledMiBPerSecond/packed[i].MiBPerSecond-5120.0/5010) > 1e-9 {
-			t.Errorf("%s: packed billing %.4f× the bytes, want 5,120/5,010", packed[i].Type, packed[i].BilledMiBPerSecond/packed[i].MiBPerSecond)
-		}
-		if single[i].RecordsPerSecond != 10*packed[i].RecordsPerSecond {
-			t.Errorf("%s: %v records/s unpacked vs %v packed", packed[i].Type, single[i].RecordsPerSecond, packed[i].RecordsPerSecond)
-		}
+	single := find(s.CapacityAt(600_000).Firehose, "impression")
+	if single.RecordsPerSecond != 3500 {
+		t.Errorf("unpacked %v records/s, want 3,500", single.RecordsPerSecond)
+	}
+	if want := 3500 * 5120.0 / (1 << 20); math.Abs(single.BilledMiBPerSecond-want) > 1e-9 {
+		t.Errorf("unpacked billed %v MiB/s, want %v", single.BilledMiBPerSecond, want)
+	}
+	if single.MiBPerSecond != packed.MiBPerSecond {
+		t.Error("packing changed the bytes sent")
+	}
+	// The bill follows: about 9.7× the ingest and conversion charges.
+	s.FirehosePackBytes = FirehoseMaxRecordBytes
+	p := s.usageAt(600_000).firehose
+	s.FirehosePackBytes = 0
+	if r := s.usageAt(600_000).firehose / p; r < 9 || r > 10.5 {
+		t.Errorf("unpacked Firehose costs %.2f× packed, want about 9.7×", r)
 	}
 }
 

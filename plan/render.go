@@ -95,7 +95,7 @@ func (p *Plan) WriteTable(w io.Writer) error {
 		return fmt.Errorf("write plan table: %w", err)
 	}
 	if s.FirehosePackBytes > 0 {
-		ew.printf("The router packs events into %s-byte Firehose records, so the 5 KB billing rounding is paid once per pack, not per event.\n", num(float64(s.FirehosePackBytes)))
+		ew.printf("The router packs each invocation's events of a type into records of up to %s bytes, so Firehose's 5 KB billing rounding is paid per pack, not per event.\n", num(float64(s.FirehosePackBytes)))
 	} else {
 		ew.printf("One event per Firehose record: every %d-byte event is billed as 5 KB.\n", s.EventBytes)
 	}

@@ -32,8 +32,10 @@ const (
 	OnDemandBillingUnitBytes = 1 << 10
 	// FirehoseBillingUnitBytes: Firehose bills each record rounded up to 5 KB.
 	FirehoseBillingUnitBytes = 5 << 10
-	// FirehoseBatchRecords is PutRecordBatch's record limit.
-	FirehoseBatchRecords = 500
+	// FirehoseBatchRecords is PutRecordBatch's record limit, and
+	// FirehoseMaxRecordBytes its record size limit.
+	FirehoseBatchRecords   = 500
+	FirehoseMaxRecordBytes = 1000 << 10
 	// OnDemandBurstFactor: an on-demand stream absorbs up to twice its
 	// previous peak write throughput (of the last 30 days) without warning.
 	OnDemandBurstFactor = 2
@@ -170,10 +172,11 @@ type Settings struct {
 	// (router and aggregator): each takes shards × factor concurrency.
 	StreamConsumers int // 2
 
-	// FirehosePackBytes is what the router packs events into per Firehose
-	// record, so the 5 KB billing rounding is paid once per pack rather
-	// than per event; 0 means one event per Firehose record.
-	FirehosePackBytes int  // 5120
+	// FirehosePackBytes bounds the records the router packs an
+	// invocation's events of one type into (router.MaxRecordBytes), so
+	// the 5 KB billing rounding is paid once per pack rather than per
+	// event; 0 means one event per Firehose record.
+	FirehosePackBytes int  // 1,024,000 (1,000 KiB)
 	ParquetConversion bool // true
 
 	OutageDuration  time.Duration // 1h of Kinesis outage the DLQ absorbs
@@ -238,7 +241,7 @@ func DefaultSettings(region string) Settings {
 		RouterDuration:            200 * time.Millisecond,
 		RouterMemoryMB:            256,
 		StreamConsumers:           2,
-		FirehosePackBytes:         FirehoseBillingUnitBytes,
+		FirehosePackBytes:         FirehoseMaxRecordBytes,
 		ParquetConversion:         true,
 		OutageDuration:            time.Hour,
 		OutagesPerMonth:           1,
@@ -314,6 +317,9 @@ func (s Settings) Validate() error {
 	}
 	if s.EventsPerRecord*s.EventBytes+s.PartitionKeyBytes > 1<<20 {
 		return errors.New("plan settings: a Kinesis record would exceed 1 MiB")
+	}
+	if s.FirehosePackBytes > FirehoseMaxRecordBytes {
+		return fmt.Errorf("plan settings: firehose pack bytes %d: a Firehose record holds at most %d", s.FirehosePackBytes, FirehoseMaxRecordBytes)
 	}
 	if s.SQSMessageBytes > 1<<20 {
 		return fmt.Errorf("plan settings: SQS message bytes %d: SQS takes at most 1 MiB", s.SQSMessageBytes)
