@@ -86,6 +86,7 @@ type Producer struct {
 	records      int64
 	bytes        int64
 
+	closing chan struct{} // closed by Close: wakes the linger timer
 	workers sync.WaitGroup
 	linger  sync.WaitGroup
 	ctx     context.Context
@@ -112,7 +113,7 @@ func NewProducer(sink spate.Sink, cfg Config, log *slog.Logger) *Producer {
 	// The write context outlives requests and Close's caller: in-flight
 	// writes finish unless Close's deadline passes.
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Producer{sink: sink, cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	p := &Producer{sink: sink, cfg: cfg, log: log, ctx: ctx, cancel: cancel, closing: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	p.lingerCond = sync.NewCond(&p.mu)
 	for range cfg.InFlight {
@@ -239,7 +240,10 @@ func (p *Producer) lingerLoop() {
 		}
 		p.mu.Unlock()
 		timer.Reset(wait)
-		<-timer.C
+		select {
+		case <-timer.C:
+		case <-p.closing:
+		}
 	}
 }
 
@@ -312,6 +316,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
+		close(p.closing)
 		p.cond.Broadcast()
 		p.lingerCond.Broadcast()
 	}
