@@ -1,0 +1,298 @@
+package lake_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/lake"
+	"github.com/spate-dev/spate/registry"
+)
+
+var arrival = time.Date(2026, 3, 1, 12, 34, 56, 0, time.UTC)
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+func open(t *testing.T, cfg lake.Config) (*lake.Lake, *clock) {
+	t.Helper()
+	c := &clock{t: arrival}
+	if cfg.Dir == "" {
+		cfg.Dir = filepath.Join(t.TempDir(), "lake")
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = time.Hour // tests flush explicitly
+	}
+	cfg.Now = c.Now
+	l, err := lake.Open(registry.New(registry.Limits{}), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close(context.Background()) })
+	return l, c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// clicks returns n click events; every step-th has image_variant hero_a
+// and every other one attrs.
+func clicks(n, step int) []*spate.Event {
+	out := make([]*spate.Event, n)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123e6, time.UTC)
+	for i := range out {
+		e := &spate.Event{Type: "click", EventID: fmt.Sprintf("0190a3c4-0000-7000-8000-%012d", i), OccurredAt: at.Add(time.Duration(i) * time.Millisecond),
+			ReceivedAt: at.Add(time.Second), UserID: fmt.Sprintf("user-%d", i%1000), SessionID: fmt.Sprintf("s-%d", i%300),
+			Platform: registry.Platforms[i%len(registry.Platforms)], AppVersion: "5.12.0", ContentID: fmt.Sprintf("1-%d", i%2000)}
+		if i%step == 0 {
+			e.ImageVariant = "hero_a"
+		}
+		if i%2 == 0 {
+			e.Attrs = map[string]string{"ab": "b", "screen": fmt.Sprintf("%dx1080", i%3)}
+		}
+		if i%3 == 0 {
+			e.Position = ptr(int64(i % 40))
+			e.ListID = "trending"
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// pack writes events into records of about size bytes, newline-separated,
+// as the router does.
+func pack(events []*spate.Event, size int) [][]byte {
+	var recs [][]byte
+	var cur []byte
+	for _, e := range events {
+		cur = append(e.AppendJSON(cur), '\n')
+		if len(cur) >= size {
+			recs = append(recs, cur)
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		recs = append(recs, cur)
+	}
+	return recs
+}
+
+func parquetFiles(t *testing.T, dir string) (files, temps []string) {
+	t.Helper()
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		switch {
+		case strings.HasSuffix(path, ".tmp"):
+			temps = append(temps, rel)
+		case strings.HasSuffix(path, ".parquet"):
+			files = append(files, rel)
+		}
+		return nil
+	})
+	return files, temps
+}
+
+func duck(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func count(t *testing.T, db *sql.DB, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// TestDuckDBReadsTheLake writes 20,000 clicks of which 100 carry an
+// image_variant, and checks what an independent engine reads back.
+func TestDuckDBReadsTheLake(t *testing.T) {
+	l, _ := open(t, lake.Config{RowGroupRows: 4096})
+	events := clicks(20_000, 200)
+	for _, batch := range slices.Collect(slices.Chunk(pack(events, 16<<10), 50)) {
+		if err := l.PutBatch(context.Background(), "click", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := lakeDir(t, l)
+	files, temps := parquetFiles(t, dir)
+	if len(files) != 1 || len(temps) != 0 {
+		t.Fatalf("files %v, temporaries %v; want one file", files, temps)
+	}
+	if want := filepath.Join("click", "dt=2026-03-01", "hour=12"); filepath.Dir(files[0]) != want {
+		t.Errorf("file in %s, want %s", filepath.Dir(files[0]), want)
+	}
+	glob := filepath.Join(dir, "click", "*", "*", "*.parquet")
+	db := duck(t)
+	from := fmt.Sprintf("read_parquet('%s', hive_partitioning = true)", glob)
+
+	t.Run("counts", func(t *testing.T) {
+		for q, want := range map[string]int64{
+			"SELECT count(*) FROM " + from:                                            20_000,
+			"SELECT count(*) FROM " + from + " WHERE image_variant = 'hero_a'":        100,
+			"SELECT count(*) FROM " + from + " WHERE image_variant IS NOT NULL":       100,
+			"SELECT count(*) FROM " + from + " WHERE image_variant IS NULL":           19_900,
+			"SELECT count(*) FROM " + from + " WHERE position IS NOT NULL":            6_667,
+			"SELECT count(*) FROM " + from + " WHERE list_id = 'trending'":            6_667,
+			"SELECT count(*) FROM " + from + " WHERE attrs IS NOT NULL":               10_000,
+			"SELECT count(*) FROM " + from + " WHERE attrs['screen'] = '1x1080'":      3_333,
+			"SELECT count(DISTINCT event_id) FROM " + from:                            20_000,
+			"SELECT count(*) FROM " + from + " WHERE dt = '2026-03-01' AND hour = 12": 20_000,
+			"SELECT count(*) FROM " + from + " WHERE platform = 'tv'":                 4_000,
+		} {
+			if got := count(t, db, q); got != want {
+				t.Errorf("%s = %d, want %d", q, got, want)
+			}
+		}
+	})
+
+	t.Run("types", func(t *testing.T) {
+		rows, err := db.Query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet('" + glob + "', hive_partitioning = false))")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]string{}
+		var order []string
+		for rows.Next() {
+			var name, typ string
+			if err := rows.Scan(&name, &typ); err != nil {
+				t.Fatal(err)
+			}
+			got[name] = typ
+			order = append(order, name)
+		}
+		s, _ := registry.New(registry.Limits{}).Schema("click")
+		var want []string
+		for _, c := range s.Columns {
+			want = append(want, c.Name)
+			wantType := map[registry.Kind]string{registry.String: "VARCHAR", registry.Int64: "BIGINT", registry.Bool: "BOOLEAN",
+				registry.Timestamp: "TIMESTAMP WITH TIME ZONE", registry.StringMap: "MAP(VARCHAR, VARCHAR)"}[c.Kind]
+			if got[c.Name] != wantType {
+				t.Errorf("%s: %s, want %s", c.Name, got[c.Name], wantType)
+			}
+		}
+		if !slices.Equal(order, want) {
+			t.Errorf("columns %v, want registry order %v", order, want)
+		}
+	})
+
+	t.Run("values", func(t *testing.T) {
+		for _, i := range []int{0, 1, 3, 200, 19_999} {
+			e := events[i]
+			var (
+				typ, eventID, userID, platform, appVersion, contentID string
+				sessionID, anon, imageVariant, listID                 sql.NullString
+				occurred, received                                    time.Time
+				position                                              sql.NullInt64
+				attrs                                                 sql.NullString
+			)
+			err := db.QueryRow(`SELECT type, event_id, occurred_at, received_at, user_id, anonymous_id, session_id, platform, app_version,
+				CAST(to_json(attrs) AS VARCHAR), content_id, image_variant, list_id, position FROM `+from+` WHERE event_id = ?`, e.EventID).
+				Scan(&typ, &eventID, &occurred, &received, &userID, &anon, &sessionID, &platform, &appVersion, &attrs, &contentID, &imageVariant, &listID, &position)
+			if err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			if typ != "click" || eventID != e.EventID || userID != e.UserID || sessionID.String != e.SessionID || anon.Valid ||
+				platform != e.Platform || appVersion != e.AppVersion || contentID != e.ContentID ||
+				imageVariant.String != e.ImageVariant || imageVariant.Valid != (e.ImageVariant != "") ||
+				listID.String != e.ListID || position.Valid != (e.Position != nil) || (e.Position != nil && position.Int64 != *e.Position) {
+				t.Errorf("event %d read back differently", i)
+			}
+			if !occurred.Equal(e.OccurredAt) || !received.Equal(e.ReceivedAt) {
+				t.Errorf("event %d: times %v %v, want %v %v", i, occurred, received, e.OccurredAt, e.ReceivedAt)
+			}
+			if (e.Attrs == nil) != !attrs.Valid {
+				t.Errorf("event %d: attrs %v", i, attrs)
+			} else if attrs.Valid {
+				var m map[string]string
+				if err := json.Unmarshal([]byte(attrs.String), &m); err != nil || !maps(m, e.Attrs) {
+					t.Errorf("event %d: attrs %s, want %v", i, attrs.String, e.Attrs)
+				}
+			}
+		}
+	})
+
+	t.Run("parquet settings", func(t *testing.T) {
+		meta := fmt.Sprintf("parquet_metadata('%s')", glob)
+		if n := count(t, db, "SELECT count(*) FROM "+meta+" WHERE compression <> 'SNAPPY'"); n != 0 {
+			t.Errorf("%d column chunks not Snappy", n)
+		}
+		if n := count(t, db, "SELECT count(DISTINCT row_group_id) FROM "+meta); n != 5 {
+			t.Errorf("row groups = %d, want 5 of at most 4096 rows", n)
+		}
+		if n := count(t, db, "SELECT max(row_group_num_rows) FROM "+meta); n > 4096 {
+			t.Errorf("row group of %d rows", n)
+		}
+		enc := func(col string) string {
+			var s string
+			if err := db.QueryRow("SELECT encodings FROM "+meta+" WHERE path_in_schema = ? LIMIT 1", col).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		if e := enc("platform"); !strings.Contains(e, "DICTIONARY") {
+			t.Errorf("platform encodings %s, want a dictionary", e)
+		}
+		if e := enc("event_id"); strings.Contains(e, "DICTIONARY") || !strings.Contains(e, "PLAIN") {
+			t.Errorf("event_id encodings %s, want plain", e)
+		}
+		// Statistics let engines skip row groups; null counts must be true.
+		if n := count(t, db, "SELECT sum(stats_null_count) FROM "+meta+" WHERE path_in_schema = 'image_variant'"); n != 19_900 {
+			t.Errorf("image_variant null_count = %d, want 19900", n)
+		}
+		var logical, converted sql.NullString
+		if err := db.QueryRow("SELECT logical_type, converted_type FROM parquet_schema('"+glob+"') WHERE name = 'occurred_at'").Scan(&logical, &converted); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logical.String, "isAdjustedToUTC=1") || !strings.Contains(logical.String, "MILLIS") {
+			t.Errorf("occurred_at logical type %s, want TIMESTAMP(MILLIS, UTC)", logical.String)
+		}
+	})
+}
+
+func maps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func lakeDir(t *testing.T, l *lake.Lake) string {
+	t.Helper()
+	return l.Dir()
+}

@@ -1,0 +1,259 @@
+package lake
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/registry"
+)
+
+// Schema returns the Parquet schema of an event type's files: one optional
+// column per registry field in registry order, typed as Firehose writes
+// the Glue types — strings UTF8 (dictionary-encoded when the field is
+// LowCardinality, plain otherwise), timestamps INT64 TIMESTAMP(MILLIS,
+// UTC), bigint INT64, booleans, attrs a MAP of UTF8 to UTF8.
+func Schema(s *registry.Schema) *parquet.Schema {
+	t, err := newTable(s)
+	if err != nil {
+		panic(err) // newTable fails only for a field kind Schema does not know
+	}
+	return t.schema
+}
+
+// table is one event type's file layout: the schema and, per column, how
+// to put an event's value into a row.
+type table struct {
+	typ    string
+	schema *parquet.Schema
+	cols   []column
+}
+
+type column struct {
+	name string
+	kind registry.Kind
+	leaf int // index of its (first) leaf column
+	str  func(e *spate.Event) string
+	num  func(e *spate.Event) *int64
+	flag func(e *spate.Event) *bool
+	ts   func(e *spate.Event) time.Time
+}
+
+func newTable(s *registry.Schema) (*table, error) {
+	t := &table{typ: s.Type}
+	var fields group
+	leaf := 0
+	for _, c := range s.Columns {
+		col := column{name: c.Name, kind: c.Kind, leaf: leaf}
+		var node parquet.Node
+		switch c.Kind {
+		case registry.String:
+			enc := encoding.Encoding(&parquet.Plain)
+			if c.LowCardinality {
+				enc = &parquet.RLEDictionary
+			}
+			node = parquet.Encoded(parquet.String(), enc)
+			col.str = stringField(c.Name)
+		case registry.Int64:
+			node = parquet.Leaf(parquet.Int64Type)
+			col.num = intField(c.Name)
+		case registry.Bool:
+			node = parquet.Leaf(parquet.BooleanType)
+			col.flag = boolField(c.Name)
+		case registry.Timestamp:
+			node = parquet.Timestamp(parquet.Millisecond)
+			col.ts = timeField(c.Name)
+		case registry.StringMap:
+			dict := func() parquet.Node { return parquet.Encoded(parquet.String(), &parquet.RLEDictionary) }
+			node = parquet.Map(dict(), parquet.Optional(dict()))
+			leaf++ // key and value
+		default:
+			return nil, fmt.Errorf("lake: field %s: unsupported kind %d", c.Name, c.Kind)
+		}
+		if c.Kind != registry.StringMap && col.str == nil && col.num == nil && col.flag == nil && col.ts == nil {
+			return nil, fmt.Errorf("lake: field %s: no spate.Event field of its kind", c.Name)
+		}
+		fields = append(fields, groupField{Node: parquet.Optional(node), name: c.Name})
+		t.cols = append(t.cols, col)
+		leaf++
+	}
+	t.schema = parquet.NewSchema(s.Type, fields)
+	return t, nil
+}
+
+// row appends ev's values to dst as one Parquet row, column by column.
+// Byte array values point into ev's strings; the writer copies them.
+func (t *table) row(dst parquet.Row, ev *event) parquet.Row {
+	e := &ev.Event
+	for i := range t.cols {
+		c := &t.cols[i]
+		switch c.kind {
+		case registry.String:
+			if s := c.str(e); s != "" {
+				dst = append(dst, parquet.ByteArrayValue(bytesOf(s)).Level(0, 1, c.leaf))
+			} else {
+				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+			}
+		case registry.Int64:
+			if p := c.num(e); p != nil {
+				dst = append(dst, parquet.Int64Value(*p).Level(0, 1, c.leaf))
+			} else {
+				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+			}
+		case registry.Bool:
+			if p := c.flag(e); p != nil {
+				dst = append(dst, parquet.BooleanValue(*p).Level(0, 1, c.leaf))
+			} else {
+				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+			}
+		case registry.Timestamp:
+			if ts := c.ts(e); !ts.IsZero() {
+				dst = append(dst, parquet.Int64Value(ts.UnixMilli()).Level(0, 1, c.leaf))
+			} else {
+				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+			}
+		case registry.StringMap:
+			// attrs (optional, def 1) > key_value (repeated, rep 1, def 2)
+			// > key (required) and value (optional, def 3).
+			if len(ev.attrs) == 0 {
+				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf), parquet.NullValue().Level(0, 0, c.leaf+1))
+				continue
+			}
+			for j, a := range ev.attrs {
+				dst = append(dst, parquet.ByteArrayValue(bytesOf(a.k)).Level(min(j, 1), 2, c.leaf))
+			}
+			for j, a := range ev.attrs {
+				dst = append(dst, parquet.ByteArrayValue(bytesOf(a.v)).Level(min(j, 1), 3, c.leaf+1))
+			}
+		}
+	}
+	return dst
+}
+
+// bytesOf views s as bytes without copying; the Parquet writer only reads
+// them.
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// group is a Parquet group whose fields keep the order given (registry
+// order), where parquet.Group sorts them by name.
+type group []parquet.Field
+
+func (g group) ID() int                                  { return 0 }
+func (g group) String() string                           { return fmt.Sprintf("group(%d fields)", len(g)) }
+func (g group) Type() parquet.Type                       { return parquet.Group{}.Type() }
+func (g group) Optional() bool                           { return false }
+func (g group) Repeated() bool                           { return false }
+func (g group) Required() bool                           { return true }
+func (g group) Leaf() bool                               { return false }
+func (g group) Fields() []parquet.Field                  { return g }
+func (g group) Encoding() encoding.Encoding              { return nil }
+func (g group) Compression() compress.Codec              { return nil }
+func (g group) GoType() reflect.Type                     { return goType(g) }
+func (f groupField) Name() string                        { return f.name }
+func (f groupField) Value(v reflect.Value) reflect.Value { return v.FieldByName(exported(f.name)) }
+
+type groupField struct {
+	parquet.Node
+	name string
+}
+
+// goType is the struct a row of g would decode into, for parquet-go's
+// reflection paths; spate writes rows directly and never uses it.
+func goType(g group) reflect.Type {
+	fields := make([]reflect.StructField, len(g))
+	for i, f := range g {
+		fields[i] = reflect.StructField{Name: exported(f.Name()), Type: f.GoType(), Tag: reflect.StructTag(`parquet:"` + f.Name() + `"`)}
+	}
+	return reflect.StructOf(fields)
+}
+
+func exported(name string) string {
+	var b strings.Builder
+	up := true
+	for _, r := range name {
+		if r == '_' {
+			up = true
+			continue
+		}
+		if up {
+			r = []rune(strings.ToUpper(string(r)))[0]
+			up = false
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// The accessors below tie registry field names to spate.Event's fields
+// without reflection or boxing on the write path; newTable fails, and the
+// lake tests fail, if a registry field has none.
+
+func stringField(name string) func(e *spate.Event) string {
+	switch name {
+	case "type":
+		return func(e *spate.Event) string { return e.Type }
+	case "event_id":
+		return func(e *spate.Event) string { return e.EventID }
+	case "user_id":
+		return func(e *spate.Event) string { return e.UserID }
+	case "anonymous_id":
+		return func(e *spate.Event) string { return e.AnonymousID }
+	case "session_id":
+		return func(e *spate.Event) string { return e.SessionID }
+	case "platform":
+		return func(e *spate.Event) string { return e.Platform }
+	case "app_version":
+		return func(e *spate.Event) string { return e.AppVersion }
+	case "page":
+		return func(e *spate.Event) string { return e.Page }
+	case "referrer":
+		return func(e *spate.Event) string { return e.Referrer }
+	case "content_id":
+		return func(e *spate.Event) string { return e.ContentID }
+	case "image_variant":
+		return func(e *spate.Event) string { return e.ImageVariant }
+	case "list_id":
+		return func(e *spate.Event) string { return e.ListID }
+	case "reason":
+		return func(e *spate.Event) string { return e.Reason }
+	}
+	return nil
+}
+
+func intField(name string) func(e *spate.Event) *int64 {
+	switch name {
+	case "position":
+		return func(e *spate.Event) *int64 { return e.Position }
+	case "position_ms":
+		return func(e *spate.Event) *int64 { return e.PositionMs }
+	case "duration_ms":
+		return func(e *spate.Event) *int64 { return e.DurationMs }
+	}
+	return nil
+}
+
+func boolField(name string) func(e *spate.Event) *bool {
+	if name == "live" {
+		return func(e *spate.Event) *bool { return e.Live }
+	}
+	return nil
+}
+
+func timeField(name string) func(e *spate.Event) time.Time {
+	switch name {
+	case "occurred_at":
+		return func(e *spate.Event) time.Time { return e.OccurredAt }
+	case "received_at":
+		return func(e *spate.Event) time.Time { return e.ReceivedAt }
+	}
+	return nil
+}
