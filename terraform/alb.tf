@@ -36,6 +36,15 @@ resource "aws_lb" "ingest" {
   enable_http2               = true
   # Players keep connections open between beacons.
   idle_timeout = 60
+
+  # The ALB scales by itself, but not within the 30 s of a spike; reserve
+  # capacity ahead of known peaks (and release it after: it is billed).
+  dynamic "minimum_load_balancer_capacity" {
+    for_each = var.alb_capacity_units > 0 ? [var.alb_capacity_units] : []
+    content {
+      capacity_units = minimum_load_balancer_capacity.value
+    }
+  }
 }
 
 resource "aws_lb_target_group" "ingest" {

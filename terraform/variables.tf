@@ -89,6 +89,12 @@ variable "domain_name" {
   default     = ""
 }
 
+variable "alb_capacity_units" {
+  description = "Load balancer capacity units reserved ahead of a known peak (0: none). See docs/deploy.md for sizing from `spate plan`."
+  type        = number
+  default     = 0
+}
+
 variable "route53_zone_id" {
   description = "Hosted zone in which to create domain_name as an alias of the load balancer. Empty: manage DNS elsewhere."
   type        = string
