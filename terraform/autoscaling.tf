@@ -48,8 +48,10 @@ resource "aws_appautoscaling_policy" "ingest_cpu" {
 }
 
 resource "aws_appautoscaling_scheduled_action" "ingest" {
-  for_each           = { for a in var.ecs_scheduled_actions : a.name => a }
-  name               = "${var.name}-${each.key}"
+  for_each = { for a in var.ecs_scheduled_actions : a.name => a }
+  # The plan's own names (spate-prescale-…): the same actions whether
+  # prescale applies them with the SDK or through this variable.
+  name               = each.key
   service_namespace  = aws_appautoscaling_target.ingest.service_namespace
   resource_id        = aws_appautoscaling_target.ingest.resource_id
   scalable_dimension = aws_appautoscaling_target.ingest.scalable_dimension
