@@ -135,8 +135,8 @@ func routerInvocations(s Settings, records float64, concurrency int) float64 {
 // type, and Firehose's 5 KB rounding is paid per pack, not per event.
 func (s Settings) firehoseStreams(events, invocations float64) []FirehoseStream {
 	total := 0.0
-	for _, share := range s.TypeMix {
-		total += share
+	for _, typ := range sortedTypes(s.TypeMix) { // in order: sums are exact across runs
+		total += s.TypeMix[typ]
 	}
 	line := float64(s.EventBytes + 1) // newline-delimited JSON
 	var out []FirehoseStream

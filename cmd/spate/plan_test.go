@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spate-dev/spate/internal/spatetest"
+)
+
+// planEnv is an environment whose output the test reads.
+func planEnv(vars map[string]string) (*environment, *bytes.Buffer, *bytes.Buffer) {
+	var out, errs bytes.Buffer
+	return &environment{
+		stdout: &out,
+		stderr: &errs,
+		getenv: func(k string) string { return vars[k] },
+		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, &out, &errs
+}
+
+func electionSchedule(t *testing.T) string {
+	return filepath.Join(spatetest.RepoRoot(t), "plan", "testdata", "schedule-election-night.csv")
+}
+
+// The CLI's defaults are the plan package's: its output is the golden file.
+func TestPlanCommandMatchesGolden(t *testing.T) {
+	for _, c := range []struct{ output, golden string }{{"table", "plan-election-night.txt"}, {"json", "plan-election-night.json"}} {
+		env, out, _ := planEnv(nil)
+		if err := runPlan(t.Context(), env, []string{"--schedule", electionSchedule(t), "--output", c.output}); err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(spatetest.RepoRoot(t), "plan", "testdata", c.golden))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("spate plan --output %s differs from plan/testdata/%s:\n%s", c.output, c.golden, out)
+		}
+	}
+}
+
+func TestPlanCommandFlags(t *testing.T) {
+	env, out, _ := planEnv(map[string]string{"AWS_REGION": "eu-north-1"})
+	err := runPlan(t.Context(), env, []string{"--schedule", electionSchedule(t), "--kinesis-mode", "on-demand", "--warm-throughput", "--quota-lambda-concurrency", "50", "--price-alb-hour", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"eu-north-1, Kinesis on-demand", "WRITE MiB/s", "UpdateStreamWarmThroughput", "over the regional quota of 50", "over the 1 MiB/s quota"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	bad := [][]string{
+		{},
+		{"--schedule", electionSchedule(t), "--output", "yaml"},
+		{"--schedule", electionSchedule(t), "--kinesis-mode", "turbo"},
+		{"--schedule", electionSchedule(t), "--type-mix", "click"},
+		{"--schedule", electionSchedule(t), "--quota-fargate-vcpu", "0"},
+		{"--schedule", filepath.Join(t.TempDir(), "missing.csv")},
+	}
+	for _, args := range bad {
+		env, _, _ := planEnv(nil)
+		if err := runPlan(t.Context(), env, args); err == nil {
+			t.Errorf("spate plan %v: no error", args)
+		}
+	}
+}
