@@ -1,11 +1,14 @@
 package lake_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,10 +17,14 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/lake"
 	"github.com/spate-dev/spate/registry"
+	"github.com/spate-dev/spate/router"
 )
 
 var arrival = time.Date(2026, 3, 1, 12, 34, 56, 0, time.UTC)
@@ -295,4 +302,325 @@ func maps(a, b map[string]string) bool {
 func lakeDir(t *testing.T, l *lake.Lake) string {
 	t.Helper()
 	return l.Dir()
+}
+
+// everyType returns events of every type with every field it allows set.
+func everyType(t *testing.T) []*spate.Event {
+	t.Helper()
+	reg := registry.New(registry.Limits{})
+	at := time.Date(2026, 3, 1, 11, 59, 59, 999e6, time.UTC)
+	var out []*spate.Event
+	for i, typ := range reg.Types() {
+		live := i%2 == 0
+		e := &spate.Event{Type: typ, EventID: fmt.Sprintf("0190a3c4-0000-7000-8000-1%011d", i), OccurredAt: at, ReceivedAt: at.Add(time.Millisecond),
+			AnonymousID: "anon", Platform: "android", Attrs: map[string]string{"k\"ey": "v\nal\u00e9"}}
+		s, _ := reg.Schema(typ)
+		for _, c := range s.Columns {
+			switch c.Name {
+			case "page":
+				e.Page = "/home?q=\u2028"
+			case "referrer":
+				e.Referrer = "https://example.test/"
+			case "content_id":
+				e.ContentID = "1-123"
+			case "image_variant":
+				e.ImageVariant = "hero_b"
+			case "list_id":
+				e.ListID = "recommended"
+			case "position":
+				e.Position = ptr(int64(7))
+			case "position_ms":
+				e.PositionMs = ptr(int64(1 << 40))
+			case "duration_ms":
+				e.DurationMs = ptr(int64(3_600_000))
+			case "live":
+				e.Live = &live
+			case "reason":
+				e.Reason = "completed"
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestEveryTypeReadsBackWithItsValues(t *testing.T) {
+	l, _ := open(t, lake.Config{})
+	events := everyType(t)
+	for _, e := range events {
+		if err := l.PutBatch(context.Background(), e.Type, [][]byte{e.AppendJSON(nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db := duck(t)
+	for _, e := range events {
+		glob := filepath.Join(l.Dir(), e.Type, "*", "*", "*.parquet")
+		// to_json renders every column of the row; compare it with the
+		// event's own canonical JSON, field by field.
+		var row string
+		err := db.QueryRow(fmt.Sprintf(`SELECT CAST(to_json(t) AS VARCHAR) FROM read_parquet('%s', hive_partitioning = false) t`, glob)).Scan(&row)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Type, err)
+		}
+		var got, want map[string]any
+		if err := json.Unmarshal([]byte(row), &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(e.AppendJSON(nil), &want); err != nil {
+			t.Fatal(err)
+		}
+		for k, w := range want {
+			g := got[k]
+			switch k {
+			case "occurred_at", "received_at":
+				gt, err := time.Parse("2006-01-02 15:04:05.999Z07", fmt.Sprint(g))
+				wt, _ := time.Parse(time.RFC3339, w.(string))
+				if err != nil || !gt.Equal(wt) {
+					t.Errorf("%s.%s = %v, want %v", e.Type, k, g, w)
+				}
+				continue
+			}
+			if fmt.Sprint(g) != fmt.Sprint(w) {
+				t.Errorf("%s.%s = %v, want %v", e.Type, k, g, w)
+			}
+		}
+		for k, g := range got {
+			if _, ok := want[k]; !ok && g != nil {
+				t.Errorf("%s.%s = %v, want null", e.Type, k, g)
+			}
+		}
+	}
+}
+
+// TestDataPagesAreV1 reads every column chunk's first page header: v1 data
+// pages are what older Hive/Athena readers expect.
+func TestDataPagesAreV1(t *testing.T) {
+	l, _ := open(t, lake.Config{})
+	if err := l.PutBatch(context.Background(), "click", pack(clicks(1000, 10), 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := parquetFiles(t, l.Dir())
+	data, err := os.ReadFile(filepath.Join(l.Dir(), files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks := 0
+	for _, rg := range f.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			var h format.PageHeader
+			r := (&thrift.CompactProtocol{}).NewReader(bytes.NewReader(data[c.MetaData.DataPageOffset:]))
+			if err := thrift.NewDecoder(r).Decode(&h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Type != format.DataPage {
+				t.Errorf("%v: page type %v, want DATA_PAGE (v1)", c.MetaData.PathInSchema, h.Type)
+			}
+			chunks++
+		}
+	}
+	if chunks == 0 {
+		t.Fatal("no column chunks")
+	}
+}
+
+func TestFlushBySize(t *testing.T) {
+	l, _ := open(t, lake.Config{FlushBytes: 64 << 10})
+	events := clicks(3000, 7)
+	for _, batch := range slices.Collect(slices.Chunk(pack(events, 8<<10), 4)) {
+		if err := l.PutBatch(context.Background(), "click", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := parquetFiles(t, l.Dir())
+	if len(files) < 5 {
+		t.Errorf("%d files; want one per 64 KiB of events", len(files))
+	}
+	if n := count(t, duck(t), fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/click/*/*/*.parquet')", l.Dir())); n != 3000 {
+		t.Errorf("rows = %d, want 3000", n)
+	}
+	if st := l.Stats(); st.Files != int64(len(files)) || st.Rows != 3000 || st.FileBytes == 0 || st.Bytes == 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestPartitionsByArrivalHour(t *testing.T) {
+	l, c := open(t, lake.Config{})
+	events := clicks(10, 1)
+	c.Set(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC))
+	if err := l.PutBatch(context.Background(), "click", pack(events[:4], 1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+	if err := l.PutBatch(context.Background(), "click", pack(events[4:], 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db := duck(t)
+	for dir, want := range map[string]int64{"dt=2026-03-01/hour=23": 4, "dt=2026-03-02/hour=00": 6} {
+		if n := count(t, db, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/click/%s/*.parquet')", l.Dir(), dir)); n != want {
+			t.Errorf("%s: %d rows, want %d", dir, n, want)
+		}
+	}
+}
+
+func TestFilesAppearAtomically(t *testing.T) {
+	l, _ := open(t, lake.Config{RowGroupRows: 10})
+	if err := l.PutBatch(context.Background(), "click", pack(clicks(100, 3), 512)); err != nil {
+		t.Fatal(err)
+	}
+	files, temps := parquetFiles(t, l.Dir())
+	if len(files) != 0 || len(temps) != 1 || !strings.HasPrefix(filepath.Base(temps[0]), ".") {
+		t.Fatalf("before flush: files %v, temporaries %v; want one hidden temporary", files, temps)
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, temps = parquetFiles(t, l.Dir())
+	if len(files) != 1 || len(temps) != 0 {
+		t.Fatalf("after flush: files %v, temporaries %v", files, temps)
+	}
+}
+
+func TestConversionErrorsGoToTheErrorOutput(t *testing.T) {
+	l, _ := open(t, lake.Config{})
+	good := pack(clicks(3, 1), 1)
+	bad := []byte("{\"type\":\"click\"}\n{\"type\":\"click\",\"position\":\"x\"}\n")
+	if err := l.PutBatch(context.Background(), "click", [][]byte{good[0], bad, good[1], []byte("nope"), good[2]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, duck(t), fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/click/*/*/*.parquet')", l.Dir())); n != 3 {
+		t.Errorf("rows = %d, want the 3 good events only", n)
+	}
+	errFiles, _ := filepath.Glob(filepath.Join(l.Dir(), "_errors", "click", "dt=2026-03-01", "hour=12", "*.json"))
+	if len(errFiles) != 1 {
+		t.Fatalf("error files %v", errFiles)
+	}
+	b, _ := os.ReadFile(errFiles[0])
+	if want := string(bad) + "nope\n"; string(b) != want {
+		t.Errorf("error output %q, want %q", b, want)
+	}
+	if st := l.Stats(); st.ConversionErrors != 2 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	l, _ := open(t, lake.Config{})
+	recs := []spate.Record{
+		{PartitionKey: "k1", Data: []byte("Hello World"), ShardID: "shardId-000000000001", SequenceNumber: "7", ArrivedAt: arrival},
+		{PartitionKey: "k2", Data: []byte{0xff, 0}, ShardID: "shardId-000000000001", SequenceNumber: "8"},
+	}
+	if err := l.PutReason(context.Background(), recs, "undecodable"); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(l.Dir(), "_dead_letter", "dt=2026-03-01", "hour=12", "*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("dead-letter files %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for i, line := range lines {
+		var got struct {
+			Reason         string `json:"reason"`
+			ShardID        string `json:"shard_id"`
+			SequenceNumber string `json:"sequence_number"`
+			PartitionKey   string `json:"partition_key"`
+			Data           []byte `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Reason != "undecodable" || !bytes.Equal(got.Data, recs[i].Data) || got.PartitionKey != recs[i].PartitionKey ||
+			got.ShardID != recs[i].ShardID || got.SequenceNumber != recs[i].SequenceNumber {
+			t.Errorf("line %d = %s", i, line)
+		}
+	}
+}
+
+func TestPutBatchErrors(t *testing.T) {
+	l, _ := open(t, lake.Config{})
+	if err := l.PutBatch(context.Background(), "purchase", [][]byte{[]byte(`{}`)}); !errors.Is(err, router.ErrPermanent) {
+		t.Errorf("unknown table: err = %v, want permanent", err)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PutBatch(context.Background(), "click", pack(clicks(1, 1), 1)); !errors.Is(err, spate.ErrClosed) {
+		t.Errorf("after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// TestInputIsNotRetained: the writer copies what it needs, so the caller
+// may reuse its buffers once PutBatch returns.
+func TestInputIsNotRetained(t *testing.T) {
+	l, _ := open(t, lake.Config{})
+	events := clicks(50, 1)
+	recs := pack(events, 1<<20)
+	if err := l.PutBatch(context.Background(), "click", recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		for i := range r {
+			if r[i] >= 'a' && r[i] <= 'z' {
+				r[i] = 'X'
+			}
+		}
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, duck(t), fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/click/*/*/*.parquet') WHERE image_variant = 'hero_a' AND type = 'click'", l.Dir())); n != 50 {
+		t.Errorf("%d of 50 rows intact", n)
+	}
+}
+
+func TestConcurrentPuts(t *testing.T) {
+	l, _ := open(t, lake.Config{RowGroupRows: 100, FlushBytes: 32 << 10})
+	events := everyType(t)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				e := events[(g+i)%len(events)]
+				if err := l.PutBatch(context.Background(), e.Type, [][]byte{e.AppendJSON(nil)}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			if err := l.Flush(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, duck(t), fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/*/*/*/*.parquet', union_by_name = true)", l.Dir())); n != 400 {
+		t.Errorf("rows = %d, want 400", n)
+	}
 }
