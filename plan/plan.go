@@ -114,8 +114,8 @@ func Build(bs []Broadcast, s Settings, prefix string) (*Plan, error) {
 	}
 	sort.SliceStable(p.Actions, func(i, j int) bool { return p.Actions[i].At.Before(p.Actions[j].At) })
 	p.MonthlyCost = s.monthlyCost(p, demand(bs, base, 0, 0), ecs, kin, baseTasks, baseKin)
-	if !s.Prices.Verified {
-		p.Warnings = append(p.Warnings, "cost: some default prices for "+s.Region+" are not verified (docs/capacity.md); check them or pass --price-* flags")
+	if len(s.Prices.Unverified) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("cost: %d default prices for %s are not confirmed from a public source (%s): check them (docs/capacity.md) or pass them as --price-* flags", len(s.Prices.Unverified), s.Region, strings.Join(s.Prices.Unverified, ", ")))
 	}
 	return p, nil
 }

@@ -695,3 +695,33 @@ func FuzzParseSchedule(f *testing.F) {
 		}
 	})
 }
+
+func TestUnverifiedPrices(t *testing.T) {
+	all := DefaultPrices("us-east-1").names()
+	if len(all) != 14 {
+		t.Fatalf("%d prices named, want 14", len(all))
+	}
+	for _, region := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
+		p := DefaultPrices(region)
+		for _, n := range p.Unverified {
+			if !strings.Contains(strings.Join(all, " "), n) {
+				t.Errorf("%s: unverified %q is no price", region, n)
+			}
+		}
+	}
+	p := DefaultPrices("us-east-1")
+	n := len(p.Unverified)
+	p.Confirm("sqs_requests_million")
+	if len(p.Unverified) != n-1 || len(DefaultPrices("us-east-1").Unverified) != n {
+		t.Errorf("Confirm: %v", p.Unverified)
+	}
+	s := DefaultSettings("us-east-1")
+	s.Prices.Unverified = nil
+	pl, err := Build(electionNight(t), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Warnings) != 0 {
+		t.Errorf("warnings with every price confirmed: %v", pl.Warnings)
+	}
+}

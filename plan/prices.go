@@ -4,15 +4,18 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
 )
 
 // Prices are on-demand list prices in USD, one region's. The defaults and
 // their sources are in docs/capacity.md; override any of them with the
 // --price-* flags. Tiered prices use their first tier.
 type Prices struct {
-	// Verified says every default was confirmed against a public source;
-	// the plan prints a note when it is false.
-	Verified bool `json:"verified"`
+	// Unverified names the prices (by their JSON names) that could not
+	// be confirmed from a public source when the defaults were set; the
+	// plan warns about them until they are overridden.
+	Unverified []string `json:"unverified,omitempty"`
 
 	FargateVCPUHour float64 `json:"fargate_vcpu_hour"` // Linux/x86
 	FargateGBHour   float64 `json:"fargate_gb_hour"`
@@ -39,7 +42,8 @@ type Prices struct {
 // regions get us-east-1's, marked unverified.
 func DefaultPrices(region string) Prices {
 	us := Prices{
-		Verified:               true,
+		Unverified: []string{"kinesis_on_demand_stream_hour", "kinesis_on_demand_in_gb", "kinesis_on_demand_out_gb",
+			"firehose_format_conversion_gb", "lambda_requests_million", "lambda_gb_second", "sqs_requests_million"},
 		FargateVCPUHour:        0.04048,
 		FargateGBHour:          0.004445,
 		KinesisShardHour:       0.015,
@@ -60,9 +64,9 @@ func DefaultPrices(region string) Prices {
 		return us
 	case "eu-west-1":
 		eu := us
-		// Not every eu-west-1 figure could be confirmed from a stored
-		// source (docs/capacity.md lists which); check before budgeting.
-		eu.Verified = false
+		// None of the eu-west-1 figures could be confirmed from a stored
+		// source (docs/capacity.md); check them before budgeting.
+		eu.Unverified = eu.names()
 		eu.FargateVCPUHour = 0.04456
 		eu.FargateGBHour = 0.004865
 		eu.KinesisShardHour = 0.017
@@ -72,9 +76,26 @@ func DefaultPrices(region string) Prices {
 		eu.ALBHour = 0.0252
 		return eu
 	default:
-		us.Verified = false
+		us.Unverified = us.names()
 		return us
 	}
+}
+
+// names lists every price by its JSON name.
+func (p Prices) names() []string {
+	var out []string
+	t := reflect.TypeOf(p)
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Type.Kind() == reflect.Float64 {
+			out = append(out, strings.Split(t.Field(i).Tag.Get("json"), ",")[0])
+		}
+	}
+	return out
+}
+
+// Confirm drops name from Unverified: the caller set that price itself.
+func (p *Prices) Confirm(name string) {
+	p.Unverified = slices.DeleteFunc(slices.Clone(p.Unverified), func(n string) bool { return n == name })
 }
 
 func (p Prices) validate() error {

@@ -131,16 +131,21 @@ func (o *planOptions) settings() (plan.Settings, error) {
 	set("quota-firehose-records", &s.Quotas.FirehoseRecordsPerSecond)
 	set("quota-firehose-requests", &s.Quotas.FirehoseRequestsPerSecond)
 	p := &s.Prices
-	for name, dst := range map[string]*float64{
-		"price-fargate-vcpu-hour": &p.FargateVCPUHour, "price-fargate-gb-hour": &p.FargateGBHour,
-		"price-kinesis-shard-hour": &p.KinesisShardHour, "price-kinesis-put-million": &p.KinesisPutUnitsMillion,
-		"price-kinesis-od-stream-hour": &p.KinesisODStreamHour, "price-kinesis-od-in-gb": &p.KinesisODInGB, "price-kinesis-od-out-gb": &p.KinesisODOutGB,
-		"price-firehose-gb": &p.FirehoseGB, "price-firehose-parquet-gb": &p.FirehoseParquetGB,
-		"price-lambda-requests-million": &p.LambdaRequestsMillion, "price-lambda-gb-second": &p.LambdaGBSecond,
-		"price-alb-hour": &p.ALBHour, "price-alb-lcu-hour": &p.ALBLCUHour, "price-sqs-requests-million": &p.SQSRequestsMillion,
+	for name, dst := range map[string]struct {
+		v    *float64
+		json string
+	}{
+		"price-fargate-vcpu-hour": {&p.FargateVCPUHour, "fargate_vcpu_hour"}, "price-fargate-gb-hour": {&p.FargateGBHour, "fargate_gb_hour"},
+		"price-kinesis-shard-hour": {&p.KinesisShardHour, "kinesis_shard_hour"}, "price-kinesis-put-million": {&p.KinesisPutUnitsMillion, "kinesis_put_payload_units_million"},
+		"price-kinesis-od-stream-hour": {&p.KinesisODStreamHour, "kinesis_on_demand_stream_hour"}, "price-kinesis-od-in-gb": {&p.KinesisODInGB, "kinesis_on_demand_in_gb"},
+		"price-kinesis-od-out-gb": {&p.KinesisODOutGB, "kinesis_on_demand_out_gb"},
+		"price-firehose-gb":       {&p.FirehoseGB, "firehose_ingest_gb"}, "price-firehose-parquet-gb": {&p.FirehoseParquetGB, "firehose_format_conversion_gb"},
+		"price-lambda-requests-million": {&p.LambdaRequestsMillion, "lambda_requests_million"}, "price-lambda-gb-second": {&p.LambdaGBSecond, "lambda_gb_second"},
+		"price-alb-hour": {&p.ALBHour, "alb_hour"}, "price-alb-lcu-hour": {&p.ALBLCUHour, "alb_lcu_hour"}, "price-sqs-requests-million": {&p.SQSRequestsMillion, "sqs_requests_million"},
 	} {
 		if v := *o.price[name]; v != unset {
-			*dst = v
+			*dst.v = v
+			p.Confirm(dst.json)
 		}
 	}
 	for _, v := range o.quota {

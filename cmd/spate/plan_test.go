@@ -50,6 +50,9 @@ func TestPlanCommandFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(out.String(), "not confirmed from a public source") || strings.Contains(out.String(), "alb_hour") {
+		t.Errorf("the price warning should name unconfirmed prices but not alb_hour, set by flag:\n%s", out)
+	}
 	for _, want := range []string{"eu-north-1, Kinesis on-demand", "WRITE MiB/s", "UpdateStreamWarmThroughput", "over the regional quota of 50", "over the 1 MiB/s quota"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
