@@ -216,5 +216,7 @@ resource "aws_ecs_service" "ingest" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.https, aws_iam_role_policy.ingest_task]
+  # The target group must be reachable through a listener rule before ECS
+  # registers tasks in it.
+  depends_on = [aws_lb_listener_rule.events_api, aws_iam_role_policy.ingest_task]
 }
