@@ -725,3 +725,30 @@ func TestUnverifiedPrices(t *testing.T) {
 		t.Errorf("warnings with every price confirmed: %v", pl.Warnings)
 	}
 }
+
+func TestActionWarnings(t *testing.T) {
+	bs := electionNight(t)
+	s := DefaultSettings("us-east-1")
+	// Resharding 39→55 briefly holds 94 shards: over a quota of 90, though
+	// no window needs more than 55.
+	s.Quotas.KinesisShards = 90
+	p, err := Build(bs, s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(p.Warnings, "\n"), "resharding 39→55") {
+		t.Errorf("no transient shard warning: %v", p.Warnings)
+	}
+	// Launching 8 more tasks at 5 a minute takes 2 minutes: longer than a
+	// 1-minute lead.
+	s = DefaultSettings("us-east-1")
+	s.Quotas.TaskLaunchesPerMinute = 5
+	s.LeadTime = time.Minute
+	p, err = Build(bs, s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(p.Warnings, "\n"), "longer than the 1m0s lead time") {
+		t.Errorf("no launch-time warning: %v", p.Warnings)
+	}
+}
