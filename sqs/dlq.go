@@ -1,6 +1,7 @@
 package sqs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -114,11 +115,16 @@ func (d *DLQ) body(recs []spate.Record, idx []int, reason string) []byte {
 			}
 		}
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
+	// Without HTML escaping an event's JSON is embedded byte for byte:
+	// json.Marshal would turn each <, > and & into six bytes, past the
+	// size the message was packed for.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		panic(fmt.Sprintf("sqs dlq: marshal message: %v", err)) // records hold valid JSON or base64
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 }
 
 func (d *DLQ) send(ctx context.Context, recs []spate.Record, packs []pack, be *spate.BatchError) {
