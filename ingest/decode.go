@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 // httpError is a request-level failure with its status and JSON message.
@@ -163,45 +165,60 @@ func truncate(s string, n int) string {
 
 // batchEvents walks the top-level object once. It is a batch when its only
 // key is "events"; an object with other keys and no "events" is a single
-// event; "events" beside other keys is ambiguous and refused.
+// event; "events" beside other keys is ambiguous and refused. Elements are
+// returned raw: each event's own syntax is the registry's to judge, so a
+// broken event is rejected alone.
 func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
-	malformed := errorf(http.StatusBadRequest, "malformed JSON body")
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // the opening brace
-		return nil, false, malformed
-	}
+	malformed := func(i int) *httpError { return errorf(http.StatusBadRequest, "malformed JSON body at byte %d", i) }
 	var events []json.RawMessage
 	found, others := false, false
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, false, malformed
-		}
-		key, _ := tok.(string)
-		if key != "events" {
-			others = true
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, false, malformed
+	i := jsonscan.SkipWS(body, 1) // body[0] is '{'
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(body) || body[i] != '"' {
+				return nil, false, malformed(i)
 			}
-			continue
-		}
-		found = true
-		if err := dec.Decode(&events); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				return nil, false, &httpError{status: http.StatusBadRequest, msg: "events must be an array of event objects", field: "events"}
+			keyStart := i
+			end, ok := jsonscan.String(body, i)
+			if !ok {
+				return nil, false, malformed(end)
 			}
-			return nil, false, malformed
+			var err error
+			isEvents := string(body[keyStart:end]) == `"events"`
+			i = jsonscan.SkipWS(body, end)
+			if i >= len(body) || body[i] != ':' {
+				return nil, false, malformed(i)
+			}
+			i = jsonscan.SkipWS(body, i+1)
+			if isEvents {
+				found = true
+				if i, err = elements(body, i, &events); err != nil {
+					if errors.Is(err, errNotArray) {
+						return nil, false, &httpError{status: http.StatusBadRequest, msg: "events must be an array of event objects", field: "events"}
+					}
+					return nil, false, malformed(i)
+				}
+			} else {
+				others = true
+				if i, err = jsonscan.Skip(body, i); err != nil {
+					return nil, false, malformed(i)
+				}
+			}
+			i = jsonscan.SkipWS(body, i)
+			if i < len(body) && body[i] == ',' {
+				i = jsonscan.SkipWS(body, i+1)
+				continue
+			}
+			if i < len(body) && body[i] == '}' {
+				i++
+				break
+			}
+			return nil, false, malformed(i)
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, false, malformed
-	}
-	if dec.More() {
-		return nil, false, errorf(http.StatusBadRequest, "malformed JSON body: more than one value")
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if i = jsonscan.SkipWS(body, i); i != len(body) {
 		return nil, false, errorf(http.StatusBadRequest, "malformed JSON body: more than one value")
 	}
 	switch {
@@ -211,4 +228,39 @@ func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
 		return nil, false, nil
 	}
 	return events, true, nil
+}
+
+var errNotArray = errors.New("not an array")
+
+// elements appends the raw values of the array at body[i] to out.
+func elements(body []byte, i int, out *[]json.RawMessage) (int, error) {
+	if i < len(body) && body[i] == 'n' {
+		return jsonscan.Skip(body, i) // null: no events
+	}
+	if i >= len(body) || body[i] != '[' {
+		if end, err := jsonscan.Skip(body, i); err != nil {
+			return end, err
+		}
+		return i, errNotArray
+	}
+	i = jsonscan.SkipWS(body, i+1)
+	if i < len(body) && body[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		end, err := jsonscan.Skip(body, i)
+		if err != nil {
+			return end, err
+		}
+		*out = append(*out, body[i:end])
+		i = jsonscan.SkipWS(body, end)
+		if i < len(body) && body[i] == ',' {
+			i = jsonscan.SkipWS(body, i+1)
+			continue
+		}
+		if i < len(body) && body[i] == ']' {
+			return i + 1, nil
+		}
+		return i, jsonscan.ErrSyntax
+	}
 }

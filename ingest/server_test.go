@@ -25,9 +25,9 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // store is a sink keeping every record; fail makes it refuse them all.
 type store struct {
-	mu   sync.Mutex
-	recs []spate.Record
-	fail bool
+	mu      sync.Mutex
+	recs    []spate.Record
+	fail    bool
 	hold    chan struct{} // when set, Put blocks until it is closed
 	entered chan struct{} // when set, Put signals it was called
 }

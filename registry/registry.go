@@ -6,11 +6,7 @@
 package registry
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -219,13 +215,8 @@ func (r *Registry) Decode(raw []byte, receivedAt time.Time) (*spate.Event, error
 		return nil, invalid("", "invalid UTF-8")
 	}
 	var in input
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalid("", "malformed JSON: more than one value")
+	if err := parseInput(raw, &in); err != nil {
+		return nil, err
 	}
 	e := &spate.Event{
 		Type: in.Type, EventID: in.EventID, UserID: in.UserID, AnonymousID: in.AnonymousID,
@@ -336,48 +327,6 @@ func (r *Registry) check(f *Field, v any) error {
 		}
 	}
 	return nil
-}
-
-// jsonError turns a decoding error into a FieldError naming the field.
-func jsonError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		field := te.Field
-		if i := strings.IndexByte(field, '.'); i >= 0 {
-			field = field[:i]
-		}
-		want := "a valid value"
-		if te.Type != nil {
-			switch te.Type.Kind().String() {
-			case "int64":
-				want = "an integer in the int64 range"
-			case "string":
-				want = "a string"
-			case "bool":
-				want = "a boolean"
-			case "map":
-				want = "an object of strings"
-			case "struct":
-				want = "an object"
-			}
-		}
-		if field == "" {
-			return invalid("", "event must be a JSON object")
-		}
-		return invalid(field, "must be "+want)
-	}
-	msg := err.Error()
-	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return invalid(strings.Trim(rest, `"`), "unknown field (free-form data goes in attrs)")
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return invalid("", "malformed JSON: unexpected end")
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return invalid("", fmt.Sprintf("malformed JSON at byte %d", se.Offset))
-	}
-	return invalid("", "malformed JSON")
 }
 
 func truncate(s string, n int) string {

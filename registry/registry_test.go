@@ -45,7 +45,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"occurred_at far past", `{"type":"click","content_id":"c","platform":"web","user_id":"u","occurred_at":"1970-01-01T00:00:00Z"}`, "occurred_at", "in the past", spate.ErrInvalid},
 		{"user_id too long", `{"type":"click","content_id":"c","platform":"web","user_id":"` + long + `"}`, "user_id", "longer than 128 bytes", spate.ErrInvalid},
 		{"too many attrs", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":` + string(tooMany) + `}`, "attrs", "more than 20 keys", spate.ErrInvalid},
-		{"attr not a string", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":1}}`, "attrs", "must be a string", spate.ErrInvalid},
+		{"attr not a string", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":1}}`, "attrs", "must be an object of strings", spate.ErrInvalid},
 		{"nested attrs", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":{"b":"c"}}}`, "attrs", "must be", spate.ErrInvalid},
 		{"attr value too long", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":"` + strings.Repeat("v", 257) + `"}}`, "attrs", "at most 256 bytes", spate.ErrInvalid},
 		{"negative position", `{"type":"click","content_id":"c","platform":"web","user_id":"u","position":-1}`, "position", "must not be negative", spate.ErrInvalid},
