@@ -39,7 +39,8 @@ const PermanentReason = "permanent: "
 type RedriveConfig struct {
 	// MaxMessages per ReceiveMessage, 1 to 10 (default 10).
 	MaxMessages int
-	// WaitTime is the long poll of one receive, at most 20 s (default 20 s).
+	// WaitTime is the long poll of one receive, at most 20 s (default
+	// 20 s); negative receives without waiting.
 	WaitTime time.Duration
 	// VisibilityTimeout hides a received message from other consumers
 	// while it is redriven; whole seconds, 0 takes the queue's own.
@@ -159,8 +160,10 @@ func NewRedriver(api RedriveAPI, queueURL string, sink spate.Sink, cfg RedriveCo
 	if cfg.WaitTime == 0 {
 		cfg.WaitTime = 20 * time.Second
 	}
-	if cfg.WaitTime < 0 || cfg.WaitTime > 20*time.Second {
-		return nil, fmt.Errorf("redrive: wait time %s: want 0 to 20s", cfg.WaitTime)
+	if cfg.WaitTime < 0 {
+		cfg.WaitTime = 0
+	} else if cfg.WaitTime > 20*time.Second {
+		return nil, fmt.Errorf("redrive: wait time %s: want at most 20s", cfg.WaitTime)
 	}
 	if cfg.VisibilityTimeout < 0 || cfg.VisibilityTimeout > 12*time.Hour {
 		return nil, fmt.Errorf("redrive: visibility timeout %s: want 0 to 12h", cfg.VisibilityTimeout)
