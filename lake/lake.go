@@ -1,9 +1,13 @@
 // Package lake writes spate's data lake on disk, in the layout Firehose
 // writes to S3: <dir>/<type>/dt=YYYY-MM-DD/hour=HH/*.parquet, partitioned by
-// arrival time (UTC), with the columns and Parquet types Firehose's format
+// arrival time (UTC) as Firehose does — a file lies in the hour its oldest
+// event arrived — with the columns and Parquet types Firehose's format
 // conversion produces from the registry's Glue schema. It is the local
 // mode's delivery stream: it implements router.Destination, so locally the
 // same router code feeds it that feeds Firehose in AWS.
+//
+// Arrival is when the lake receives an event from the router: locally,
+// milliseconds after the in-process stream stamped it.
 //
 // Like Firehose it buffers each type's events and writes a file when the
 // buffer reaches a size or an interval has passed; files appear atomically
@@ -69,12 +73,13 @@ var (
 	_ router.DeadLetter  = (*Lake)(nil)
 )
 
-// tableWriter buffers one type's events into its open files.
+// tableWriter buffers one type's events into its open file.
 type tableWriter struct {
 	t  *table
 	mu sync.Mutex
-	// files are the open files by partition hour.
-	files  map[time.Time]*file
+	// f is the open file, nil between files. Like a Firehose S3 object,
+	// it lies in the partition of its first event's arrival.
+	f      *file
 	parser parser
 	ev     event
 	rows   []parquet.Row
@@ -120,7 +125,7 @@ func Open(reg *registry.Registry, cfg Config, log *slog.Logger) (*Lake, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.tables[typ] = &tableWriter{t: t, files: map[time.Time]*file{}}
+		l.tables[typ] = &tableWriter{t: t}
 	}
 	go l.flusher()
 	return l, nil
@@ -160,7 +165,6 @@ func (l *Lake) PutBatch(ctx context.Context, stream string, records [][]byte) er
 		return fmt.Errorf("lake put %s: no such table (%w)", stream, router.ErrPermanent)
 	}
 	now := l.cfg.Now().UTC()
-	hour := now.Truncate(time.Hour)
 
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
@@ -168,7 +172,7 @@ func (l *Lake) PutBatch(ctx context.Context, stream string, records [][]byte) er
 		return fmt.Errorf("lake put %s: %w", stream, spate.ErrClosed)
 	}
 	var bad [][]byte
-	f := tw.files[hour]
+	f := tw.f
 	for _, rec := range records {
 		mark := len(tw.rows)
 		if err := tw.parse(rec); err != nil {
@@ -181,10 +185,10 @@ func (l *Lake) PutBatch(ctx context.Context, stream string, records [][]byte) er
 		}
 		if f == nil {
 			var err error
-			if f, err = l.create(tw.t, hour, now); err != nil {
+			if f, err = l.create(tw.t, now); err != nil {
 				return err
 			}
-			tw.files[hour] = f
+			tw.f = f
 		}
 		f.bytes += int64(len(rec))
 		if len(tw.rows) >= 256 {
@@ -198,7 +202,7 @@ func (l *Lake) PutBatch(ctx context.Context, stream string, records [][]byte) er
 			return err
 		}
 		if f.bytes >= l.cfg.FlushBytes {
-			delete(tw.files, hour)
+			tw.f = nil
 			if err := l.finish(f); err != nil {
 				return fmt.Errorf("lake put %s: %w", stream, err)
 			}
@@ -263,8 +267,8 @@ func fileName(prefix string, at time.Time, ext string) string {
 	return fmt.Sprintf("%s-%s-%s%s", prefix, at.Format("20060102T150405Z"), strings.ToLower(rand.Text()[:10]), ext)
 }
 
-func (l *Lake) create(t *table, hour, now time.Time) (*file, error) {
-	dir := partitionDir(l.cfg.Dir, t.typ, hour)
+func (l *Lake) create(t *table, now time.Time) (*file, error) {
+	dir := partitionDir(l.cfg.Dir, t.typ, now.Truncate(time.Hour))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("lake create: %w", err)
 	}
@@ -314,11 +318,9 @@ func (l *Lake) flushDue(now time.Time) error {
 	var errs []error
 	for _, tw := range l.tables {
 		tw.mu.Lock()
-		for hour, f := range tw.files {
-			if now.Sub(f.opened) >= l.cfg.FlushInterval {
-				delete(tw.files, hour)
-				errs = append(errs, l.finish(f))
-			}
+		if f := tw.f; f != nil && now.Sub(f.opened) >= l.cfg.FlushInterval {
+			tw.f = nil
+			errs = append(errs, l.finish(f))
 		}
 		tw.mu.Unlock()
 	}
@@ -330,8 +332,8 @@ func (l *Lake) Flush(ctx context.Context) error {
 	var errs []error
 	for _, tw := range l.tables {
 		tw.mu.Lock()
-		for hour, f := range tw.files {
-			delete(tw.files, hour)
+		if f := tw.f; f != nil {
+			tw.f = nil
 			errs = append(errs, l.finish(f))
 		}
 		tw.mu.Unlock()

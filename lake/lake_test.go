@@ -456,22 +456,30 @@ func TestFlushBySize(t *testing.T) {
 	}
 }
 
+// TestPartitionsByArrivalHour: as in Firehose, a file lies in the hour
+// its first event arrived, including the events that join it after the
+// hour turns; the next file lies in the hour it starts.
 func TestPartitionsByArrivalHour(t *testing.T) {
 	l, c := open(t, lake.Config{})
 	events := clicks(10, 1)
-	c.Set(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC))
-	if err := l.PutBatch(context.Background(), "click", pack(events[:4], 1)); err != nil {
+	put := func(at time.Time, evs []*spate.Event) {
+		t.Helper()
+		c.Set(at)
+		if err := l.PutBatch(context.Background(), "click", pack(evs, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(time.Date(2026, 3, 1, 23, 59, 59, 0, time.UTC), events[:4])
+	put(time.Date(2026, 3, 2, 0, 0, 1, 0, time.UTC), events[4:6])
+	if err := l.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
-	if err := l.PutBatch(context.Background(), "click", pack(events[4:], 1)); err != nil {
-		t.Fatal(err)
-	}
+	put(time.Date(2026, 3, 2, 0, 0, 2, 0, time.UTC), events[6:])
 	if err := l.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	db := duck(t)
-	for dir, want := range map[string]int64{"dt=2026-03-01/hour=23": 4, "dt=2026-03-02/hour=00": 6} {
+	for dir, want := range map[string]int64{"dt=2026-03-01/hour=23": 6, "dt=2026-03-02/hour=00": 4} {
 		if n := count(t, db, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s/click/%s/*.parquet')", l.Dir(), dir)); n != want {
 			t.Errorf("%s: %d rows, want %d", dir, n, want)
 		}
