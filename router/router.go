@@ -26,8 +26,8 @@ import (
 // Destination writes records to named delivery streams. PutBatch returns
 // nil when every record was accepted, a *spate.BatchError aligned with
 // records when only some were, or another error when none were; errors that
-// retrying cannot fix wrap ErrPermanent. It must not keep records after it
-// returns: the router reuses their memory.
+// retrying cannot fix wrap ErrPermanent. It must not keep the records
+// slice after it returns: the router reuses it for the next call.
 type Destination interface {
 	PutBatch(ctx context.Context, stream string, records [][]byte) error
 }
