@@ -31,9 +31,9 @@ resource "aws_lambda_function" "reward" {
 
   environment {
     variables = {
-      SPATE_REWARD_URLS     = join(",", var.reward_urls)
-      SPATE_REWARD_MODEL    = var.reward_model
-      SPATE_DEAD_LETTER_URL = aws_sqs_queue.reward_dead_letter.url
+      SPATE_REWARD_URLS           = join(",", var.reward_urls)
+      SPATE_REWARD_MODEL          = var.reward_model
+      SPATE_DEAD_LETTER_QUEUE_URL = aws_sqs_queue.reward_dead_letter.url
     }
   }
 

@@ -37,9 +37,9 @@ resource "aws_lambda_function" "router" {
 
   environment {
     variables = {
-      # {"<type>": "<delivery stream name>"} for every registry type.
-      SPATE_FIREHOSE_STREAMS = jsonencode({ for t, f in aws_kinesis_firehose_delivery_stream.events : t => f.name })
-      SPATE_DEAD_LETTER_URL  = aws_sqs_queue.router_dead_letter.url
+      # "type=stream,…" for every registry type (awslambda.RouterStreams).
+      SPATE_FIREHOSE_STREAMS      = join(",", [for t, f in aws_kinesis_firehose_delivery_stream.events : "${t}=${f.name}"])
+      SPATE_DEAD_LETTER_QUEUE_URL = aws_sqs_queue.router_dead_letter.url
     }
   }
 

@@ -3,6 +3,7 @@ package tfcheck
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,7 +14,11 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
+	"github.com/spate-dev/spate/awslambda"
 	"github.com/spate-dev/spate/internal/spatetest"
 	"github.com/spate-dev/spate/registry"
 )
@@ -289,4 +294,65 @@ func spateNames(t *testing.T, dir string) map[string]bool {
 		t.Fatal(err)
 	}
 	return names
+}
+
+// TestRouterStreamsFromTerraform evaluates the router's
+// SPATE_FIREHOSE_STREAMS expression as terraform would, with the delivery
+// streams terraform creates, and hands the result to the router Lambda's
+// own parser: every type must map to its terraform-made stream.
+func TestRouterStreamsFromTerraform(t *testing.T) {
+	m := loadRepoModule(t)
+	env := child(t, m.Resources["aws_lambda_function.router"].Body, "environment")
+	obj, ok := env.Attributes["variables"].Expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Fatal("router environment variables are not an object literal")
+	}
+	var expr hclsyntax.Expression
+	for _, it := range obj.Items {
+		if tr, d := hcl.AbsTraversalForExpr(it.KeyExpr); !d.HasErrors() && tr.RootName() == "SPATE_FIREHOSE_STREAMS" {
+			expr = it.ValueExpr
+		}
+	}
+	if expr == nil {
+		t.Fatal("router gets no SPATE_FIREHOSE_STREAMS")
+	}
+
+	// The streams as firehose.tf names them: "${var.name}-${type}".
+	fh := m.Resources["aws_kinesis_firehose_delivery_stream.events"]
+	nameExpr := fh.Body.Attributes["name"].Expr
+	reg := registry.New(registry.Limits{})
+	made := map[string]cty.Value{}
+	want := map[string]string{}
+	for _, typ := range reg.Types() {
+		v, d := nameExpr.Value(&hcl.EvalContext{Variables: map[string]cty.Value{
+			"var":  cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("spate")}),
+			"each": cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(typ)}),
+		}})
+		if d.HasErrors() {
+			t.Fatal(d)
+		}
+		made[typ] = cty.ObjectVal(map[string]cty.Value{"name": v})
+		want[typ] = v.AsString()
+	}
+	v, d := expr.Value(&hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"aws_kinesis_firehose_delivery_stream": cty.ObjectVal(map[string]cty.Value{"events": cty.ObjectVal(made)}),
+		},
+		Functions: map[string]function.Function{"join": stdlib.JoinFunc, "jsonencode": stdlib.JSONEncodeFunc},
+	})
+	if d.HasErrors() {
+		t.Fatalf("evaluate SPATE_FIREHOSE_STREAMS: %s", d.Error())
+	}
+	got, err := awslambda.RouterStreams(reg.Types(), func(k string) string {
+		if k == "SPATE_FIREHOSE_STREAMS" {
+			return v.AsString()
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatalf("router rejects terraform's SPATE_FIREHOSE_STREAMS=%q: %v", v.AsString(), err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("router streams %v, terraform creates %v", got, want)
+	}
 }
