@@ -22,7 +22,8 @@ import (
 
 // Rule is one fault. A call matches when its operation (the X-Amz-Target
 // suffix, e.g. "PutRecords", "SendMessageBatch") is in Ops, or always when
-// Ops is empty; the first matching rule applies.
+// Ops is empty; the first matching rule applies, except that a rule whose
+// Every skips this call passes it on to the next matching rule.
 type Rule struct {
 	Ops []string
 	// Latency delays the call before it is forwarded.
@@ -240,21 +241,23 @@ func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.stats.Calls[op]++
-	var rule *Rule
-	idx := -1
+	var ru Rule
+	fire, found := false, false
 	for i := range p.rules {
-		if p.rules[i].matches(op) {
-			rule, idx = &p.rules[i], i
+		if !p.rules[i].matches(op) {
+			continue
+		}
+		key := fmt.Sprint(i)
+		p.counter[key]++
+		if r := p.rules[i]; r.Every <= 1 || p.counter[key]%r.Every == 0 {
+			ru, fire = r, true
 			break
 		}
-	}
-	var ru Rule
-	fire := false
-	if rule != nil {
-		ru = *rule
-		key := fmt.Sprint(idx)
-		p.counter[key]++
-		fire = ru.Every <= 1 || p.counter[key]%ru.Every == 0
+		if !found {
+			// Skipped by Every: applies without its Status unless a
+			// later rule fires.
+			ru, found = p.rules[i], true
+		}
 	}
 	changed := p.changed
 	p.mu.Unlock()
