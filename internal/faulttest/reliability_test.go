@@ -75,8 +75,8 @@ func (w *world) throttlingStorm(t *testing.T) {
 	}
 	w.report.add(row{
 		Scenario: "Kinesis throttling storm", T: tl, Recovery: recovery,
-		Faults:   fmt.Sprintf("every 5th PutRecords throttled whole (%d calls), 30%% of the others' records throttled in the 200 (%d records)", ks.Injected["PutRecords"], ks.RecordsRefused["PutRecords"]),
-		Checks:   "no acknowledged event lost; after the storm the background redrive empties the DLQ into Kinesis.",
+		Faults: fmt.Sprintf("every 5th PutRecords throttled whole (%d calls), 30%% of the others' records throttled in the 200 (%d records)", ks.Injected["PutRecords"], ks.RecordsRefused["PutRecords"]),
+		Checks: "no acknowledged event lost; after the storm the background redrive empties the DLQ into Kinesis.",
 	})
 }
 
@@ -109,8 +109,8 @@ func (w *world) kinesisDown(t *testing.T) {
 	}
 	w.report.add(row{
 		Scenario: "Kinesis down, then back", T: tl, Recovery: recovery,
-		Faults:   fmt.Sprintf("Kinesis endpoint refusing connections for 2 s (%d DLQ batches sent, %d messages redriven)", qs.Forwarded["SendMessageBatch"], qs.Forwarded["DeleteMessage"]),
-		Checks:   "no acknowledged event lost; events go to the DLQ while Kinesis is down and the background redrive puts them all back once it is up (recovery: Kinesis up → DLQ empty).",
+		Faults: fmt.Sprintf("Kinesis endpoint refusing connections for 2 s (%d DLQ batches sent, %d messages redriven)", qs.Forwarded["SendMessageBatch"], qs.Forwarded["DeleteMessage"]),
+		Checks: "no acknowledged event lost; events go to the DLQ while Kinesis is down and the background redrive puts them all back once it is up (recovery: Kinesis up → DLQ empty).",
 	})
 }
 
@@ -149,8 +149,8 @@ func (w *world) bothDown(t *testing.T) {
 	}
 	w.report.add(row{
 		Scenario: "Kinesis and SQS down", T: tl, Recovery: recovery,
-		Faults:   "Kinesis and SQS endpoints refusing connections together for 2 s",
-		Checks:   fmt.Sprintf("clients are answered 503 with Retry-After (%d requests), no acknowledged event lost; what was refused is the clients' to retry.", n503),
+		Faults: "Kinesis and SQS endpoints refusing connections together for 2 s",
+		Checks: fmt.Sprintf("clients are answered 503 with Retry-After (%d requests), no acknowledged event lost; what was refused is the clients' to retry.", n503),
 	})
 }
 
@@ -173,8 +173,8 @@ func (w *world) sigterm(t *testing.T) {
 	s.noLoss(tl)
 	w.report.add(row{
 		Scenario: "SIGTERM during load", T: tl,
-		Faults:   "SIGTERM after 1.5 s of load, Kinesis answering after 100 ms",
-		Checks:   "the process drains and exits 0; every 202'd event is in Kinesis or the DLQ; requests after the signal are refused (no answer) and are the clients' to retry.",
+		Faults: "SIGTERM after 1.5 s of load, Kinesis answering after 100 ms",
+		Checks: "the process drains and exits 0; every 202'd event is in Kinesis or the DLQ; requests after the signal are refused (no answer) and are the clients' to retry.",
 	})
 }
 
