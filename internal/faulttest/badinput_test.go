@@ -280,3 +280,27 @@ func truncate(b []byte) string {
 	}
 	return string(b)
 }
+
+// badInputSection lists the corpus, with the status TestBadInput holds
+// each request to, in the report.
+func (w *world) badInputSection(t *testing.T) {
+	dir := filepath.Join(spatetest.RepoRoot(t), "testdata", "badinput")
+	files, err := filepath.Glob(filepath.Join(dir, "*.http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Bad input\n\n`TestBadInput` replays each of the %d requests of `testdata/badinput/` against the ingest handler at the same time as a valid neighbour request. Each gets the status below and a JSON error naming the field where one is given, nothing answers 5xx or panics, and the neighbour's event is accepted and stored unchanged. Fuzz targets cover the decoders behind them (`make fuzz`).\n\n| request | status | field | why |\n|---|--:|---|---|\n", len(files))
+	for _, f := range files {
+		c, err := loadBadCase(dir, filepath.Base(f), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		field := c.field
+		if field != "" {
+			field = "`" + field + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | %s | %s |\n", c.name, c.expect, field, strings.ReplaceAll(c.why, "|", "\\|"))
+	}
+	w.report.section(b.String())
+}

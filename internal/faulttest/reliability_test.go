@@ -43,6 +43,9 @@ func TestReliability(t *testing.T) {
 	t.Run("sigkill durable", func(t *testing.T) { w.sigkill(t, "durable") })
 	t.Run("sigkill buffered", func(t *testing.T) { w.sigkill(t, "buffered") })
 	t.Run("overload", w.overload)
+	t.Run("router firehose faults", w.routerFirehose)
+	t.Run("reward api down", w.rewardDown)
+	w.badInputSection(t)
 }
 
 const eventsPerSecond = 800
