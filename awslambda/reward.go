@@ -1,0 +1,78 @@
+package awslambda
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/spate-dev/spate/aggregate"
+	"github.com/spate-dev/spate/reward"
+)
+
+// RewardSender delivers aggregates; reward.Sender is one.
+type RewardSender interface {
+	Deliver(ctx context.Context, a aggregate.Aggregate) error
+	Discard(ctx context.Context, data []byte, reason string) error
+}
+
+// RewardHandler is the reward Lambda: an event source mapping on the
+// aggregates stream (ReportBatchItemFailures on) invokes it; it delivers
+// each aggregate to every reward API and reports the first one it could
+// not finish, so the mapping redelivers from there.
+type RewardHandler struct {
+	sender RewardSender
+	margin time.Duration
+	log    *slog.Logger
+}
+
+var _ RewardSender = (*reward.Sender)(nil)
+
+// NewRewardHandler returns the handler delivering with s. margin is kept
+// free before the invocation's deadline to return the failure report
+// (default 2 s): a timed-out invocation reports nothing and the whole
+// batch comes back.
+func NewRewardHandler(s RewardSender, margin time.Duration, log *slog.Logger) *RewardHandler {
+	if margin <= 0 {
+		margin = 2 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &RewardHandler{sender: s, margin: margin, log: log}
+}
+
+// Handle delivers ev's aggregates in order. A record that is not an
+// aggregate is dead-lettered and skipped. At the first aggregate still
+// owed to some API it stops and reports that record: those before it are
+// done, those after it come back with it (their idempotency keys make
+// repeats harmless). It never returns an error, which would retry the
+// whole batch.
+func (h *RewardHandler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-h.margin))
+		defer cancel()
+	}
+	for i, r := range ev.Records {
+		seq := r.Kinesis.SequenceNumber
+		err := h.handle(ctx, r.Kinesis.Data)
+		if err == nil {
+			continue
+		}
+		h.log.Warn("reward: batch item failure", "records", len(ev.Records), "done", i, "error", err.Error())
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: seq})
+		return resp, nil
+	}
+	return resp, nil
+}
+
+func (h *RewardHandler) handle(ctx context.Context, data []byte) error {
+	a, err := aggregate.Decode(data)
+	if err != nil {
+		return h.sender.Discard(ctx, data, err.Error())
+	}
+	return h.sender.Deliver(ctx, a)
+}
