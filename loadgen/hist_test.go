@@ -19,8 +19,10 @@ func nearestRank(sorted []time.Duration, q float64) time.Duration {
 func TestHistogramQuantiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for name, draw := range map[string]func() time.Duration{
-		"uniform ms":      func() time.Duration { return time.Duration(rng.Int64N(int64(50 * time.Millisecond))) },
-		"long tail":       func() time.Duration { return time.Duration(math.Exp(rng.NormFloat64()*1.5) * float64(time.Millisecond)) },
+		"uniform ms": func() time.Duration { return time.Duration(rng.Int64N(int64(50 * time.Millisecond))) },
+		"long tail": func() time.Duration {
+			return time.Duration(math.Exp(rng.NormFloat64()*1.5) * float64(time.Millisecond))
+		},
 		"tiny":            func() time.Duration { return time.Duration(rng.IntN(200)) },
 		"seconds-minutes": func() time.Duration { return time.Duration(rng.Int64N(int64(10 * time.Minute))) },
 	} {
