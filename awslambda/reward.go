@@ -2,7 +2,9 @@ package awslambda
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -75,4 +77,31 @@ func (h *RewardHandler) handle(ctx context.Context, data []byte) error {
 		return h.sender.Discard(ctx, data, err.Error())
 	}
 	return h.sender.Deliver(ctx, a)
+}
+
+// RewardURL is one reward API of one model.
+type RewardURL struct {
+	Model, URL string
+}
+
+// ParseRewardURLs reads SPATE_REWARD_ENDPOINTS: "model=url,model=url", a
+// model may appear more than once (one call per URL).
+func ParseRewardURLs(v string) ([]RewardURL, error) {
+	var out []RewardURL
+	for _, pair := range strings.Split(v, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		model, u, ok := strings.Cut(pair, "=")
+		model, u = strings.TrimSpace(model), strings.TrimSpace(u)
+		if !ok || model == "" || u == "" {
+			return nil, fmt.Errorf("reward endpoint %q: want model=url", pair)
+		}
+		out = append(out, RewardURL{Model: model, URL: u})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no reward endpoints in %q", v)
+	}
+	return out, nil
 }

@@ -273,3 +273,19 @@ func rewardReadStream(ctx context.Context, t *testing.T, c *awskinesis.Client, s
 	}
 	return out
 }
+
+func TestParseRewardURLs(t *testing.T) {
+	got, err := awslambda.ParseRewardURLs(" thumbnails=https://a.example/v1/rewards, thumbnails=https://b.example/r ,rows=http://c/x,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []awslambda.RewardURL{{"thumbnails", "https://a.example/v1/rewards"}, {"thumbnails", "https://b.example/r"}, {"rows", "http://c/x"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "https://a.example", "=https://a", "m=", " , "} {
+		if _, err := awslambda.ParseRewardURLs(bad); err == nil {
+			t.Errorf("ParseRewardURLs(%q) accepted", bad)
+		}
+	}
+}
