@@ -32,6 +32,7 @@ type ingestConfig struct {
 	breakerOpen time.Duration
 	redrive     bool
 	redriveRate int
+	redriveWait time.Duration
 }
 
 func ingestEnv(c *ingestConfig) []envVar {
@@ -57,6 +58,7 @@ func ingestEnv(c *ingestConfig) []envVar {
 		{"SPATE_DRAIN_TIMEOUT", "25s", "on SIGTERM, time to finish requests and flush; keep below the task's stopTimeout", durationVar(&c.front.DrainTimeout)},
 		{"SPATE_REDRIVE", "true", "redrive the DLQ into Kinesis in the background while Kinesis is healthy", boolVar(&c.redrive)},
 		{"SPATE_REDRIVE_RATE", "2000", "records per second the background redrive puts at most", intVar(&c.redriveRate)},
+		{"SPATE_REDRIVE_WAIT", "20s", "long poll of the background redrive's DLQ receives (at most 20s)", durationVar(&c.redriveWait)},
 	}
 }
 
@@ -128,7 +130,7 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	r.Method(http.MethodGet, "/metrics", metrics.Handler())
 
 	if c.redrive && dlq != nil {
-		stopRedrive := startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, c.redriveRate)
+		stopRedrive := startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, redriveOptions{Rate: c.redriveRate, Wait: c.redriveWait})
 		defer stopRedrive()
 	}
 	env.log.Info("ingest starting", "stream", c.stream, "dlq", c.dlqURL != "", "ack_mode", c.front.AckMode)

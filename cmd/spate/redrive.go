@@ -199,15 +199,27 @@ func (s redriveSummary) write(w io.Writer, format string) error {
 	return nil
 }
 
+// redriveOptions are the background redrive's SPATE_REDRIVE_* settings.
+type redriveOptions struct {
+	Rate int           // records per second at most
+	Wait time.Duration // long poll of each receive
+}
+
 // startRedrive runs the background DLQ redrive of `spate ingest` until ctx
 // ends; the returned func stops it and waits, after the message in hand.
-// It puts through sink (Kinesis itself, not its DLQ fallback) at most rate
-// records a second, and only while healthy says Kinesis takes records.
-func startRedrive(ctx context.Context, env *environment, client *awssqs.Client, queueURL string, sink spate.Sink, healthy func() bool, rate int) func() {
+// It puts through sink (Kinesis itself, not its DLQ fallback) at most
+// opts.Rate records a second, and only while healthy says Kinesis takes
+// records.
+func startRedrive(ctx context.Context, env *environment, client *awssqs.Client, queueURL string, sink spate.Sink, healthy func() bool, opts redriveOptions) func() {
 	log := env.log.With("subsystem", "redrive")
+	rate := opts.Rate
 	r, err := sqs.NewRedriver(client, queueURL, sink, sqs.RedriveConfig{
-		Rate:    float64(rate),
-		Healthy: healthy,
+		Rate:     float64(rate),
+		WaitTime: opts.Wait,
+		Healthy:  healthy,
+		// Retrying a message every 5 s at most per task is no storm, and
+		// the DLQ drains soon after Kinesis is back.
+		MaxBackoff: 5 * time.Second,
 		OnMessage: func(m sqs.MessageResult) {
 			log.Debug("dlq message", "message_id", m.MessageID, "outcome", string(m.Outcome), "records", m.Records, "put", m.Put, "requeued", m.Requeued)
 		},

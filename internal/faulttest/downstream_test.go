@@ -242,10 +242,14 @@ func (w *world) rewardDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	var aggs []aggregate.Aggregate
+	// One state per 100 records, as if each were a window of its own:
+	// enough aggregates to spread over the outage.
 	for _, shard := range byShard(recs) {
-		st := aggregate.NewState("faulttest/"+shard[0].ShardID, aggregate.WindowOf(time.Now(), time.Minute))
-		aggs = append(aggs, f.Fold(st, shard)...)
-		aggs = append(aggs, f.Close(st, false)...)
+		for i := 0; i < len(shard); i += 100 {
+			st := aggregate.NewState(fmt.Sprintf("faulttest/%s/%d", shard[0].ShardID, i), aggregate.WindowOf(time.Now(), time.Minute))
+			aggs = append(aggs, f.Fold(st, shard[i:min(i+100, len(shard))])...)
+			aggs = append(aggs, f.Close(st, false)...)
+		}
 	}
 	if len(aggs) == 0 {
 		t.Fatal("no aggregates")
@@ -328,7 +332,7 @@ func (w *world) rewardDown(t *testing.T) {
 	}
 	w.report.add(row{
 		Scenario: "Reward API down", T: tl, Recovery: max(recovered, 0),
-		Faults:   "reward API refusing connections for 1 s, then answering 503 for 1 s",
-		Checks:   fmt.Sprintf("every aggregate (sent = aggregates folded from %d events) is accepted once the API is back, under its idempotency key, none dead-lettered; %d deliveries failed and were retried by the caller. Recovery: API healthy → first aggregate accepted.", len(recs), failedDeliveries),
+		Faults: "reward API refusing connections for 1 s, then answering 503 for 1 s",
+		Checks: fmt.Sprintf("every aggregate (sent = aggregates folded from %d events) is accepted once the API is back, under its idempotency key, none dead-lettered; %d deliveries failed and were retried by the caller. Recovery: API healthy → first aggregate accepted.", len(recs), failedDeliveries),
 	})
 }

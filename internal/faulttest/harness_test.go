@@ -82,6 +82,10 @@ func (s *scenario) env(extra ...string) []string {
 		"SPATE_ACK_TIMEOUT=5s",
 		"SPATE_DRAIN_TIMEOUT=15s",
 		"SPATE_REDRIVE_RATE=5000",
+		// local-aws-sqs, unlike SQS, answers a long poll only once it has
+		// all the messages asked for or the wait is over: a short wait
+		// keeps that out of the recovery times.
+		"SPATE_REDRIVE_WAIT=1s",
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=AKIDSPATETEST",
 		"AWS_SECRET_ACCESS_KEY=secret",
@@ -96,7 +100,9 @@ func (s *scenario) start(extra ...string) *proc {
 }
 
 func (s *scenario) load(url func() string, rate float64) load {
-	return load{url: url, workers: 4, batch: 20, rate: rate, client: s.client}
+	// Enough clients that the rate, not their waiting for slow answers,
+	// sets the load: players do not slow down when the service does.
+	return load{url: url, workers: 32, batch: 20, rate: rate, client: s.client}
 }
 
 // dlqDepth is how many messages the DLQ holds, visible or in flight.

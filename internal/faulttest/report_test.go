@@ -128,14 +128,15 @@ other data base64); see [operations](operations.md) for the format.
 
 **Automatic.** Every ` + "`spate ingest`" + ` task redrives the DLQ in the background
 (` + "`SPATE_REDRIVE=true`" + `, the default) while its Kinesis circuit breaker is closed: it
-long-polls the queue (20 s, up to 10 messages), puts each message's records
+long-polls the queue (` + "`SPATE_REDRIVE_WAIT`" + `, 20 s; up to 10 messages), puts each message's records
 into Kinesis at most ` + "`SPATE_REDRIVE_RATE`" + ` records a second (so a stream that just
 recovered is not hit by a retry storm), and deletes a message only once every
 record in it is in Kinesis. When Kinesis takes only part of a message, the
 refused records go back to the queue as a new, smaller message and the
 original is deleted: nothing is lost and nothing already in Kinesis is put
 again. When Kinesis takes none, the message stays and comes back after the
-queue's visibility timeout, and the redrive backs off (1 s doubling to 30 s).
+queue's visibility timeout, and the redrive backs off (1 s doubling to 5 s;
+30 s for ` + "`spate redrive`" + `).
 On SIGTERM the message in hand is finished and the others received are made
 visible again at once.
 
