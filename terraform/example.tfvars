@@ -23,7 +23,9 @@ ingest_min_tasks    = 9
 ingest_max_tasks    = 80
 kinesis_shard_count = 40
 
-reward_urls = ["https://bandit.example.com/v1/rewards"]
+reward_endpoints = [
+  { model = "thumbnails", url = "https://bandit.example.com/v1/rewards" },
+]
 
 alarm_actions = ["arn:aws:sns:eu-north-1:123456789012:spate-alarms"]
 

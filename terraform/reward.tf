@@ -1,7 +1,13 @@
 # The reward Lambda: aggregates stream → each reward API. 5xx and timeouts
-# are retried (per-endpoint circuit breaker in the function); a 4xx is
-# dead-lettered with its reason; retries are bounded by record age so one
-# dead API never blocks the shard.
+# are retried (per-endpoint circuit breaker in the function); a 4xx, or an
+# aggregate still failing SPATE_REWARD_MAX_AGE after its window, is
+# dead-lettered with its reason, so one dead API never blocks the shard.
+
+locals {
+  # Retrying one aggregate within an invocation; the function's timeout is
+  # twice this so an invocation always ends by itself.
+  reward_max_elapsed_seconds = 30
+}
 
 data "aws_iam_policy_document" "reward" {
   statement {
@@ -27,13 +33,14 @@ resource "aws_lambda_function" "reward" {
   filename         = "${local.dist}/reward.zip"
   source_code_hash = filebase64sha256("${local.dist}/reward.zip")
   memory_size      = 256
-  timeout          = 60
+  timeout          = 2 * local.reward_max_elapsed_seconds
 
   environment {
     variables = {
-      SPATE_REWARD_URLS           = join(",", var.reward_urls)
-      SPATE_REWARD_MODEL          = var.reward_model
-      SPATE_DEAD_LETTER_QUEUE_URL = aws_sqs_queue.reward_dead_letter.url
+      SPATE_REWARD_ENDPOINTS   = join(",", [for e in var.reward_endpoints : "${e.model}=${e.url}"])
+      SPATE_REWARD_DLQ_URL     = aws_sqs_queue.reward_dead_letter.url
+      SPATE_REWARD_MAX_ELAPSED = "${local.reward_max_elapsed_seconds}s"
+      SPATE_REWARD_MAX_AGE     = "${var.reward_max_age_seconds}s"
     }
   }
 
@@ -55,8 +62,10 @@ resource "aws_lambda_event_source_mapping" "reward" {
   parallelization_factor             = 1
   bisect_batch_on_function_error     = true
   maximum_retry_attempts             = 100
-  maximum_record_age_in_seconds      = var.reward_max_record_age_seconds
-  function_response_types            = ["ReportBatchItemFailures"]
+  # Above SPATE_REWARD_MAX_AGE: expired aggregates are dead-lettered by
+  # the function, with their reason, before the mapping would drop them.
+  maximum_record_age_in_seconds = var.reward_max_age_seconds + 900
+  function_response_types       = ["ReportBatchItemFailures"]
 
   destination_config {
     on_failure {

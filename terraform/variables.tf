@@ -353,27 +353,32 @@ variable "aggregator_memory_mb" {
   default     = 512
 }
 
-variable "reward_urls" {
-  description = "Reward API URLs the reward Lambda POSTs every window's aggregates to."
-  type        = list(string)
-  default     = []
+variable "reward_endpoints" {
+  description = "Reward APIs the reward Lambda POSTs every window's aggregates to: one call per entry; a model may have several URLs (SPATE_REWARD_ENDPOINTS)."
+  type = list(object({
+    model = string
+    url   = string
+  }))
 
   validation {
-    condition     = alltrue([for u in var.reward_urls : can(regex("^https?://", u))])
-    error_message = "reward_urls: absolute http(s) URLs."
+    condition     = length(var.reward_endpoints) > 0
+    error_message = "reward_endpoints: at least one {model, url}."
+  }
+  validation {
+    condition     = alltrue([for e in var.reward_endpoints : can(regex("^https?://[^,]+$", e.url)) && can(regex("^[^=,]+$", e.model))])
+    error_message = "reward_endpoints: absolute http(s) URLs without commas, model names without '=' or ','."
   }
 }
 
-variable "reward_model" {
-  description = "Model name sent in each reward payload."
-  type        = string
-  default     = "thumbnails"
-}
-
-variable "reward_max_record_age_seconds" {
-  description = "Aggregates older than this are given up (to the stream-failures queue): a dead reward API never blocks the aggregates stream for longer."
+variable "reward_max_age_seconds" {
+  description = "How long after a window's end the reward Lambda keeps retrying its aggregates before dead-lettering them (SPATE_REWARD_MAX_AGE): a dead reward API never blocks the aggregates stream for longer."
   type        = number
   default     = 3600
+
+  validation {
+    condition     = var.reward_max_age_seconds >= 60 && var.reward_max_age_seconds <= 86400 - 900
+    error_message = "reward_max_age_seconds: 60 to 85500 (the mapping's record age is this plus 15 minutes, under the stream's 24 h)."
+  }
 }
 
 # ---------------------------------------------------------------- lake

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -302,20 +303,7 @@ func spateNames(t *testing.T, dir string) map[string]bool {
 // own parser: every type must map to its terraform-made stream.
 func TestRouterStreamsFromTerraform(t *testing.T) {
 	m := loadRepoModule(t)
-	env := child(t, m.Resources["aws_lambda_function.router"].Body, "environment")
-	obj, ok := env.Attributes["variables"].Expr.(*hclsyntax.ObjectConsExpr)
-	if !ok {
-		t.Fatal("router environment variables are not an object literal")
-	}
-	var expr hclsyntax.Expression
-	for _, it := range obj.Items {
-		if tr, d := hcl.AbsTraversalForExpr(it.KeyExpr); !d.HasErrors() && tr.RootName() == "SPATE_FIREHOSE_STREAMS" {
-			expr = it.ValueExpr
-		}
-	}
-	if expr == nil {
-		t.Fatal("router gets no SPATE_FIREHOSE_STREAMS")
-	}
+	expr := lambdaEnv(t, m, "router", "SPATE_FIREHOSE_STREAMS")
 
 	// The streams as firehose.tf names them: "${var.name}-${type}".
 	fh := m.Resources["aws_kinesis_firehose_delivery_stream.events"]
@@ -354,5 +342,108 @@ func TestRouterStreamsFromTerraform(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("router streams %v, terraform creates %v", got, want)
+	}
+}
+
+// lambdaEnv returns the expression terraform gives the fn Lambda's
+// environment variable name.
+func lambdaEnv(t *testing.T, m *Module, fn, name string) hclsyntax.Expression {
+	t.Helper()
+	env := child(t, m.Resources["aws_lambda_function."+fn].Body, "environment")
+	obj, ok := env.Attributes["variables"].Expr.(*hclsyntax.ObjectConsExpr)
+	if !ok {
+		t.Fatalf("%s environment variables are not an object literal", fn)
+	}
+	for _, it := range obj.Items {
+		if tr, d := hcl.AbsTraversalForExpr(it.KeyExpr); !d.HasErrors() && tr.RootName() == name {
+			return it.ValueExpr
+		}
+	}
+	t.Fatalf("the %s Lambda gets no %s", fn, name)
+	return nil
+}
+
+// defaultOf evaluates a variable's default.
+func defaultOf(t *testing.T, m *Module, name string) cty.Value {
+	t.Helper()
+	v, d := m.Variables[name].Body.Attributes["default"].Expr.Value(nil)
+	if d.HasErrors() {
+		t.Fatal(d)
+	}
+	return v
+}
+
+// TestRewardSettingsFromTerraform evaluates what terraform gives the
+// reward Lambda and checks it against the main's contract: the endpoints
+// parse with awslambda.ParseRewardURLs into exactly the configured list,
+// the function's timeout exceeds SPATE_REWARD_MAX_ELAPSED, and the
+// mapping's record age exceeds SPATE_REWARD_MAX_AGE.
+func TestRewardSettingsFromTerraform(t *testing.T) {
+	m := loadRepoModule(t)
+	endpoints := []awslambda.RewardURL{
+		{Model: "thumbnails", URL: "https://bandit.example.com/v1/rewards"},
+		{Model: "thumbnails", URL: "https://shadow.example.com/rewards?v=2"},
+		{Model: "rows", URL: "http://rows.internal:8080/r"},
+	}
+	var list []cty.Value
+	for _, e := range endpoints {
+		list = append(list, cty.ObjectVal(map[string]cty.Value{"model": cty.StringVal(e.Model), "url": cty.StringVal(e.URL)}))
+	}
+	locals := map[string]cty.Value{}
+	for _, name := range []string{"reward_max_elapsed_seconds"} {
+		v, d := m.Locals[name].Expr.Value(nil)
+		if d.HasErrors() {
+			t.Fatal(d)
+		}
+		locals[name] = v
+	}
+	ctx := &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"var": cty.ObjectVal(map[string]cty.Value{
+				"reward_endpoints":       cty.ListVal(list),
+				"reward_max_age_seconds": defaultOf(t, m, "reward_max_age_seconds"),
+			}),
+			"local": cty.ObjectVal(locals),
+		},
+		Functions: map[string]function.Function{"join": stdlib.JoinFunc},
+	}
+	eval := func(e hclsyntax.Expression) cty.Value {
+		t.Helper()
+		v, d := e.Value(ctx)
+		if d.HasErrors() {
+			t.Fatalf("evaluate %s: %s", m.Source(e.Range()), d.Error())
+		}
+		return v
+	}
+
+	got, err := awslambda.ParseRewardURLs(eval(lambdaEnv(t, m, "reward", "SPATE_REWARD_ENDPOINTS")).AsString())
+	if err != nil {
+		t.Fatalf("reward Lambda rejects terraform's SPATE_REWARD_ENDPOINTS: %v", err)
+	}
+	if !slices.Equal(got, endpoints) {
+		t.Errorf("reward endpoints %v, configured %v", got, endpoints)
+	}
+
+	seconds := func(v cty.Value) float64 {
+		t.Helper()
+		if v.Type() == cty.String {
+			d, err := time.ParseDuration(v.AsString())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d.Seconds()
+		}
+		f, _ := v.AsBigFloat().Float64()
+		return f
+	}
+	maxElapsed := seconds(eval(lambdaEnv(t, m, "reward", "SPATE_REWARD_MAX_ELAPSED")))
+	maxAge := seconds(eval(lambdaEnv(t, m, "reward", "SPATE_REWARD_MAX_AGE")))
+	timeout := seconds(eval(m.Resources["aws_lambda_function.reward"].Body.Attributes["timeout"].Expr))
+	recordAge := seconds(eval(m.Resources["aws_lambda_event_source_mapping.reward"].Body.Attributes["maximum_record_age_in_seconds"].Expr))
+	if timeout <= maxElapsed {
+		t.Errorf("reward timeout %vs is not above SPATE_REWARD_MAX_ELAPSED %vs", timeout, maxElapsed)
+	}
+	if recordAge <= maxAge {
+		t.Errorf("mapping record age %vs is not above SPATE_REWARD_MAX_AGE %vs: expired aggregates would be dropped, not dead-lettered", recordAge, maxAge)
 	}
 }
