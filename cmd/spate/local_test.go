@@ -9,12 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/spate-dev/spate/rewarddemo"
 )
 
 // startLocal runs `spate local` in-process on an ephemeral port and returns
@@ -189,5 +192,85 @@ func TestLocalEndToEnd(t *testing.T) {
 	}
 	if hero != 20 {
 		t.Errorf("impressions with hero_b = %d, want 20", hero)
+	}
+}
+
+// TestLocalRewardsEndToEnd posts impressions and clicks for a few content ×
+// variant pairs to `spate local` with a reward API of our own, stops it,
+// and finds the receiver's totals equal to what was sent.
+func TestLocalRewardsEndToEnd(t *testing.T) {
+	rc := rewarddemo.New(rewarddemo.Config{})
+	api := httptest.NewServer(rc.Routes())
+	defer api.Close()
+	base, stop := startLocal(t, "--data", t.TempDir(), "--window", "1s", "--reward-url", api.URL+"/v1/rewards")
+
+	type key struct{ content, variant, platform string }
+	want := map[key]rewarddemo.Counts{}
+	var events []string
+	n := 0
+	for _, content := range []string{"prog-1", "prog-2"} {
+		for vi, variant := range []string{"hero_a", "hero_b", "hero_c"} {
+			for _, platform := range []string{"web", "tv"} {
+				k := key{content, variant, platform}
+				c := want[k]
+				for j := range 5 + vi*3 {
+					n++
+					events = append(events, fmt.Sprintf(`{"type":"impression","event_id":%q,"content_id":%q,"image_variant":%q,"platform":%q,"anonymous_id":"a"}`, eventID(n), content, variant, platform))
+					c.Impressions++
+					if j%(vi+2) == 0 {
+						n++
+						events = append(events, fmt.Sprintf(`{"type":"click","event_id":%q,"content_id":%q,"image_variant":%q,"platform":%q,"anonymous_id":"a"}`, eventID(n), content, variant, platform))
+						c.Clicks++
+					}
+				}
+				n++
+				events = append(events, fmt.Sprintf(`{"type":"play_start","event_id":%q,"content_id":%q,"image_variant":%q,"platform":%q,"anonymous_id":"a"}`, eventID(n), content, variant, platform))
+				c.PlayStarts++
+				want[k] = c
+			}
+		}
+	}
+	// Events without a variant count nowhere.
+	events = append(events, `{"type":"click","content_id":"prog-1","platform":"web","anonymous_id":"a"}`, `{"type":"play_start","content_id":"prog-1","platform":"web","anonymous_id":"a"}`)
+	for start := 0; start < len(events); start += 50 {
+		body := `{"events":[` + strings.Join(events[start:min(start+50, len(events))], ",") + `]}`
+		if code, res := post(t, base, "application/json", body); code != 202 {
+			t.Fatalf("post: %d %v", code, res)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("spate local stopped with %v", err)
+	}
+	got := map[key]rewarddemo.Counts{}
+	for _, r := range rc.Totals().Rewards {
+		if r.Model != "thumbnails" {
+			t.Errorf("model %q", r.Model)
+		}
+		got[key{r.ContentID, r.ImageVariant, r.Platform}] = r.Counts
+	}
+	if len(got) != len(want) {
+		t.Errorf("receiver has %d rows, want %d: %v", len(got), len(want), got)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%v: got %+v, want %+v", k, got[k], w)
+		}
+	}
+}
+
+// TestLocalDemoThumbnails: without --reward-url the demo receiver serves
+// the thumbnail chooser on the same address.
+func TestLocalDemoThumbnails(t *testing.T) {
+	base, stop := startLocal(t, "--data", t.TempDir())
+	res, err := http.Get(base + "/v1/thumbnails/prog-unknown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("thumbnail before any reward: %d, want 404", res.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
