@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -118,8 +117,8 @@ func (f *Folder) Fold(st *State, recs []spate.Record) []Aggregate {
 
 func (f *Folder) add(st *State, rec spate.Record) []Aggregate {
 	f.records.Add(1)
-	var e event
-	if err := json.Unmarshal(rec.Data, &e); err != nil {
+	e, ok := scanEvent(rec.Data)
+	if !ok {
 		f.malformed.Add(1)
 		st.seen(rec)
 		return nil

@@ -208,23 +208,25 @@ func encodeKey(k Key) string {
 }
 
 func decodeKey(s string) (Key, error) {
-	parts := strings.Split(s, "|")
-	if len(parts) != 3 {
+	c, rest, ok1 := strings.Cut(s, "|")
+	v, p, ok2 := strings.Cut(rest, "|")
+	if !ok1 || !ok2 || strings.Contains(p, "|") {
 		return Key{}, fmt.Errorf("aggregate state key %q: want 3 fields: %w", s, spate.ErrInvalid)
 	}
 	var f [3]string
-	for i, p := range parts {
-		v, err := unescapeField(p)
+	for i, part := range [3]string{c, v, p} {
+		u, err := unescapeField(part)
 		if err != nil {
 			return Key{}, fmt.Errorf("aggregate state key %q: %w", s, err)
 		}
-		f[i] = v
+		f[i] = u
 	}
 	if f[0] == "" || f[1] == "" {
 		return Key{}, fmt.Errorf("aggregate state key %q: empty content or variant: %w", s, spate.ErrInvalid)
 	}
 	k := Key{ContentID: f[0], ImageVariant: f[1], Platform: f[2]}
-	if encodeKey(k) != s {
+	// Escapes have one spelling ("%7C", not "%7c"): one key, one entry.
+	if strings.Contains(s, "%") && encodeKey(k) != s {
 		return Key{}, fmt.Errorf("aggregate state key %q: not canonical: %w", s, spate.ErrInvalid)
 	}
 	return k, nil
@@ -273,14 +275,23 @@ func encodeCounts(c Counts) string {
 }
 
 func decodeCounts(v string) (Counts, error) {
-	parts := strings.Split(v, ",")
-	if len(parts) != 3 {
-		return Counts{}, fmt.Errorf("want 3 counts: %w", spate.ErrInvalid)
-	}
 	var n [3]int64
-	for i, p := range parts {
+	for i := range n {
+		var p string
+		if i < 2 {
+			var ok bool
+			if p, v, ok = strings.Cut(v, ","); !ok {
+				return Counts{}, fmt.Errorf("want 3 counts: %w", spate.ErrInvalid)
+			}
+		} else {
+			p = v
+		}
+		// Digits only, no sign, no leading zero: one count, one spelling.
+		if p == "" || (len(p) > 1 && p[0] == '0') || strings.TrimLeft(p, "0123456789") != "" {
+			return Counts{}, fmt.Errorf("count %q: %w", p, spate.ErrInvalid)
+		}
 		x, err := strconv.ParseInt(p, 10, 64)
-		if err != nil || x < 0 || strconv.FormatInt(x, 10) != p {
+		if err != nil {
 			return Counts{}, fmt.Errorf("count %q: %w", p, spate.ErrInvalid)
 		}
 		n[i] = x

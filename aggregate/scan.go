@@ -1,0 +1,102 @@
+package aggregate
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/spate-dev/spate/internal/jsonscan"
+)
+
+// scanEvent reads the fields the fold needs from one event's JSON object,
+// stepping over everything else without decoding it: the fold's hot path,
+// several times faster than encoding/json. Keys match exactly (the
+// canonical JSON is lower case); the last of duplicate keys wins; null is
+// the empty string; a non-string value for one of the fields, or input
+// that is not a JSON object, is not an event.
+func scanEvent(b []byte) (event, bool) {
+	var e event
+	i := jsonscan.SkipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return e, false
+	}
+	i = jsonscan.SkipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return e, jsonscan.SkipWS(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return e, false
+		}
+		kend, ok := jsonscan.String(b, i)
+		if !ok {
+			return e, false
+		}
+		key := b[i+1 : kend-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			k, ok := unquote(b[i:kend])
+			if !ok {
+				return e, false
+			}
+			key = []byte(k)
+		}
+		i = jsonscan.SkipWS(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return e, false
+		}
+		i = jsonscan.SkipWS(b, i+1)
+		vend, err := jsonscan.Skip(b, i)
+		if err != nil {
+			return e, false
+		}
+		var dst *string
+		switch string(key) { // no allocation: the compiler compares in place
+		case "type":
+			dst = &e.Type
+		case "content_id":
+			dst = &e.ContentID
+		case "image_variant":
+			dst = &e.ImageVariant
+		case "platform":
+			dst = &e.Platform
+		}
+		if dst != nil {
+			switch {
+			case b[i] == '"':
+				if *dst, ok = unquote(b[i:vend]); !ok {
+					return e, false
+				}
+			case bytes.Equal(b[i:vend], []byte("null")):
+				*dst = ""
+			default:
+				return e, false
+			}
+		}
+		i = jsonscan.SkipWS(b, vend)
+		if i >= len(b) {
+			return e, false
+		}
+		switch b[i] {
+		case ',':
+			i = jsonscan.SkipWS(b, i+1)
+		case '}':
+			return e, jsonscan.SkipWS(b, i+1) == len(b)
+		default:
+			return e, false
+		}
+	}
+}
+
+// unquote decodes a JSON string literal q (quotes included), copying it
+// directly when it has no escapes and is valid UTF-8.
+func unquote(q []byte) (string, bool) {
+	raw := q[1 : len(q)-1]
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw), true
+	}
+	var s string
+	if err := json.Unmarshal(q, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}

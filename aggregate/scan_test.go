@@ -1,0 +1,113 @@
+package aggregate
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+func TestScanEvent(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want event
+		ok   bool
+	}{
+		{"canonical", string(ev("click", "c1", "v", "web")), event{"click", "c1", "v", "web"}, true},
+		{"whitespace and order", " {\n\"platform\" : \"tv\" , \"type\":\"impression\",\"x\":{\"type\":\"nested\"},\"content_id\":\"c\",\"image_variant\":\"a\"}\t", event{"impression", "c", "a", "tv"}, true},
+		{"escapes", `{"type":"click","content_id":"a\"b\u00e9\ud83d\ude00","image_variant":"x\/y"}`, event{"click", "a\"bé😀", "x/y", ""}, true},
+		{"escaped key", `{"typ\u0065":"click"}`, event{Type: "click"}, true},
+		{"null", `{"type":"click","image_variant":null}`, event{Type: "click"}, true},
+		{"duplicate: last wins", `{"type":"click","type":"impression"}`, event{Type: "impression"}, true},
+		{"case matters", `{"Type":"click"}`, event{}, true},
+		{"empty object", `{}`, event{}, true},
+		{"number for a field", `{"type":1}`, event{}, false},
+		{"other values skipped", `{"a":[1,{"b":null}],"c":true,"d":-1.5e3,"type":"click"}`, event{Type: "click"}, true},
+		{"not an object", `["type","click"]`, event{}, false},
+		{"trailing garbage", `{"type":"click"}x`, event{}, false},
+		{"truncated", `{"type":"cli`, event{}, false},
+		{"missing colon", `{"type" "click"}`, event{}, false},
+		{"trailing comma", `{"type":"click",}`, event{}, false},
+		{"empty", ``, event{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := scanEvent([]byte(tt.in))
+			if ok != tt.ok || (ok && got != tt.want) {
+				t.Errorf("scanEvent = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzScanEvent checks the scanner against encoding/json: on valid JSON
+// it must read the same fields a map decode reads, exact keys, last
+// duplicate winning.
+func FuzzScanEvent(f *testing.F) {
+	f.Add(ev("impression", "c1", "a", "web"))
+	f.Add([]byte(`{"type":"click","content_id":"a\"b\u00e9","image_variant":null,"x":[1,{"y":2}]}`))
+	f.Add([]byte(`{"type":"click","type":5}`))
+	f.Add([]byte("{\"type\":\"\xff\"}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, ok := scanEvent(data)
+		if !json.Valid(data) {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			if ok {
+				t.Fatalf("scanned %+v from a non-object %q", got, data)
+			}
+			return
+		}
+		var want event
+		wantOK := true
+		for key, dst := range map[string]*string{"type": &want.Type, "content_id": &want.ContentID, "image_variant": &want.ImageVariant, "platform": &want.Platform} {
+			switch v := m[key].(type) {
+			case nil:
+			case string:
+				*dst = v
+			default:
+				wantOK = false
+			}
+		}
+		// A map decode keeps the last duplicate; a non-string earlier
+		// duplicate overwritten by a string is still refused by the scanner,
+		// which is stricter there.
+		if ok && (!wantOK || got != want) {
+			t.Fatalf("%q: scanned %+v, json says %+v (ok %v)", data, got, want, wantOK)
+		}
+		// jsonscan refuses nesting deeper than it allows; json does not.
+		deep := bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) > 64
+		if !ok && wantOK && !deep && !hasDuplicateKeys(data) {
+			t.Fatalf("%q: scanner refused, json reads %+v", data, want)
+		}
+	})
+}
+
+// hasDuplicateKeys reports whether the top-level object repeats a key.
+func hasDuplicateKeys(data []byte) bool {
+	dec := json.NewDecoder(bytesReader(data))
+	if _, err := dec.Token(); err != nil {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
