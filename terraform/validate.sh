@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make tf-validate: terraform validate and plan against the real
-# hashicorp/aws provider schema, offline: no AWS account, no registry.
+# make tf-validate: tflint, then terraform validate and plan against the
+# real hashicorp/aws provider schema, offline: no AWS account, no registry.
 #
 # The provider is built from the Go module proxy once (30+ minutes, about
 # 7 GB) into $SPATE_TF_PROVIDER_DIR (default ~/.cache/spate/tfprovider),
@@ -21,7 +21,7 @@ if [ ! -x "$provider_dir/terraform-provider-aws" ]; then
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 cat > "$work/cli.tfrc" <<TFRC
 provider_installation {
@@ -71,6 +71,17 @@ done
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
+# tflint's bundled terraform rules (documented and typed variables,
+# naming, unused declarations, module structure), on the module as is.
+tflint_dir=${SPATE_TFLINT_DIR:-$HOME/.cache/spate/tflint}
+if [ ! -x "$tflint_dir/tflint" ]; then
+  echo "tf-validate: building tflint v0.64.0 into $tflint_dir (a few minutes, once)" >&2
+  mkdir -p "$tflint_dir"
+  (cd /tmp && GOBIN="$tflint_dir" GOFLAGS=-buildvcs=false nice -n 19 go install github.com/terraform-linters/tflint@v0.64.0)
+fi
+echo "== tflint" >&2
+(cd "$tf" && "$tflint_dir/tflint" --format=compact)
+
 cd "$mod"
 echo "== terraform validate" >&2
 terraform validate -no-color
@@ -82,6 +93,9 @@ plan() {
     cat "$work/plan.txt"
     return 1
   }
+  # Warnings (deprecations, ignored arguments) are findings too; the
+  # dev_overrides notice is expected.
+  grep -A3 -E '^(Warning|Error):' "$work/plan.txt" | grep -v -A3 'development overrides' | grep -E '^(Warning|Error):|^  (with|on) ' || true
   grep -E '^(Plan:|No changes)' "$work/plan.txt"
 }
 
