@@ -111,3 +111,32 @@ func hasDuplicateKeys(data []byte) bool {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// BenchmarkScanEvent compares the fold's field scanner with decoding the
+// same fields with encoding/json.
+func BenchmarkScanEvent(b *testing.B) {
+	recs, avg := benchEvents(10_000)
+	b.Run("jsonscan", func(b *testing.B) {
+		b.SetBytes(int64(avg))
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok := scanEvent(recs[i%len(recs)].Data); !ok {
+				b.Fatal("not scanned")
+			}
+			i++
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(avg))
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			var e event
+			if err := json.Unmarshal(recs[i%len(recs)].Data, &e); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
