@@ -8,8 +8,10 @@
 ARG GO_VERSION=1.26.8
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
-ARG TARGETOS=linux
-ARG TARGETARCH=amd64
+# Set by BuildKit from --platform (linux/arm64 for the default Graviton
+# tasks); no defaults, which would override them.
+ARG TARGETOS
+ARG TARGETARCH
 WORKDIR /src
 # Modules first, so source edits reuse the download layer.
 COPY go.mod go.sum ./
