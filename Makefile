@@ -39,8 +39,11 @@ fuzz:
 	  done; \
 	done
 
+## bench: ingest, router and lake benchmarks, HTTP load of spate local against
+## the ceiling, and the end-to-end lake count, in one go (loopback only, about
+## 6 minutes on 2 cores); rewrites the generated sections of docs/benchmarks.md
 bench:
-	$(GO) run ./internal/benchreport -out docs/benchmarks.md
+	$(GO) run ./internal/benchreport -go $(GO) -out docs/benchmarks.md
 
 ## lambdas: bootstrap zips for provided.al2023 on $(LAMBDA_ARCH), byte-reproducible
 ## (internal/lambdazip: fixed times and modes); terraform reads dist/<fn>.zip

@@ -28,7 +28,8 @@ type Config struct {
 	Scenario Scenario
 	// MaxInFlight bounds concurrent requests. Default: enough for the
 	// profile's highest rate with every request taking twice the p99
-	// budget (k6's maxVUs rule), at least 10.
+	// budget (k6's maxVUs rule) or a second, whichever is longer; at
+	// least 10.
 	MaxInFlight int
 	// Backlog is how many due requests may wait for a free slot (default
 	// MaxInFlight); beyond it a due request is dropped and counted.
@@ -113,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Scenario = sc
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = max(10, int(math.Ceil(peak*2*sc.Limits.P99.Seconds())))
+		cfg.MaxInFlight = max(10, int(math.Ceil(peak*max(2*sc.Limits.P99.Seconds(), 1))))
 	}
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = cfg.MaxInFlight
@@ -349,6 +350,7 @@ func (r *runner) send(ctx context.Context, j job) {
 		out.err = errTimeout
 	default:
 		out.err = errError
+		out.detail = err.Error()
 	}
 	var ids []string
 	if out.err == "" && out.status == http.StatusAccepted {
@@ -383,9 +385,14 @@ func withoutRejected(ids []string, rejected []struct {
 	return kept
 }
 
+// abortStreak is how many failing windows in a row end a breakpoint run:
+// past capacity every window fails, while a stall of the machine fails
+// one or two.
+const abortStreak = 3
+
 // monitor judges each window once every request due in it has either been
 // answered or is over the latency budget, and closes aborted at the
-// second failing window in a row.
+// abortStreak-th failing window in a row.
 func (r *runner) monitor(start time.Time, aborted, stop chan struct{}) {
 	sc, w := r.cfg.Scenario, r.cfg.Window
 	streak := 0
@@ -402,8 +409,8 @@ func (r *runner) monitor(start time.Time, aborted, stop chan struct{}) {
 			streak = 0
 			continue
 		}
-		if streak++; streak == 2 {
-			r.rec.broke(i - 1)
+		if streak++; streak == abortStreak {
+			r.rec.broke(i - abortStreak + 1)
 			close(aborted)
 			return
 		}

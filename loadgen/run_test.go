@@ -183,7 +183,7 @@ func TestCoordinatedOmission(t *testing.T) {
 	}
 }
 
-// TestBreakpointAborts has a server that sheds everything: the second
+// TestBreakpointAborts has a server that sheds everything: the third
 // failing window in a row stops the ramp long before its end.
 func TestBreakpointAborts(t *testing.T) {
 	clk := newFakeClock()
@@ -225,7 +225,7 @@ func TestBreakpointAborts(t *testing.T) {
 		t.Fatalf("breakpoint %+v, want broken from the first window", bp)
 	}
 	if total := int64(sc.Profile.Count(sc.Profile.Duration())); res.Requests.Scheduled >= total/2 || res.Requests.Scheduled < 200 {
-		t.Errorf("%d of %d requests scheduled: want the run stopped after its second window", res.Requests.Scheduled, total)
+		t.Errorf("%d of %d requests scheduled: want the run stopped after its third window", res.Requests.Scheduled, total)
 	}
 	if res.Status["503"] != res.Requests.Answered || res.Status["503"] == 0 {
 		t.Errorf("status %v, answered %d", res.Status, res.Requests.Answered)
