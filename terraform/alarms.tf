@@ -25,6 +25,7 @@ locals {
 
   queues = {
     ingest_dlq         = aws_sqs_queue.ingest_dlq.name
+    ingest_dlq_parking = aws_sqs_queue.ingest_dlq_parking.name
     router_dead_letter = aws_sqs_queue.router_dead_letter.name
     reward_dead_letter = aws_sqs_queue.reward_dead_letter.name
     stream_failures    = aws_sqs_queue.stream_failures.name

@@ -21,6 +21,21 @@ resource "aws_sqs_queue" "ingest_dlq" {
   # During a Kinesis outage every task sends here at full rate: reusing
   # data keys for an hour keeps KMS calls (and their quota) out of it.
   kms_data_key_reuse_period_seconds = 3600
+  # A message the redrive cannot decode is never deleted by it; after this
+  # many receives SQS parks it. High, because during a Kinesis outage good
+  # messages are received (and put back) many times before they go through.
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.ingest_dlq_parking.arn
+    maxReceiveCount     = var.ingest_dlq_max_receive_count
+  })
+}
+
+# Poison messages of the ingest DLQ, for an operator to read.
+resource "aws_sqs_queue" "ingest_dlq_parking" {
+  name                              = "${var.name}-ingest-dlq-parking"
+  message_retention_seconds         = local.sqs_max_retention
+  kms_master_key_id                 = aws_kms_key.data.arn
+  kms_data_key_reuse_period_seconds = 3600
 }
 
 resource "aws_sqs_queue" "router_dead_letter" {
@@ -48,6 +63,7 @@ resource "aws_sqs_queue" "stream_failures" {
 resource "aws_sqs_queue_policy" "tls_only" {
   for_each = {
     ingest_dlq         = aws_sqs_queue.ingest_dlq
+    ingest_dlq_parking = aws_sqs_queue.ingest_dlq_parking
     router_dead_letter = aws_sqs_queue.router_dead_letter
     reward_dead_letter = aws_sqs_queue.reward_dead_letter
     stream_failures    = aws_sqs_queue.stream_failures

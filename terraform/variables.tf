@@ -484,3 +484,9 @@ variable "alarm_cpu_percent" {
   type        = number
   default     = 85
 }
+
+variable "ingest_dlq_max_receive_count" {
+  description = "Receives of one ingest DLQ message before SQS parks it in the parking queue. The redrive leaves undecodable messages for this; keep it high so good messages survive a long Kinesis outage."
+  type        = number
+  default     = 100
+}
