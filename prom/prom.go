@@ -14,6 +14,7 @@ import (
 
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/sqs"
 )
 
 // Sources are the snapshots exported at every scrape; nil ones are skipped.
@@ -22,6 +23,8 @@ type Sources struct {
 	Producer func() batch.Stats
 	// CircuitOpen reports 1 while the Kinesis circuit breaker is open.
 	CircuitOpen func() bool
+	// Redrive is the background DLQ redrive's counters.
+	Redrive func() sqs.RedriveStats
 }
 
 // Metrics holds the registry and the instruments adapters observe into.
@@ -81,13 +84,15 @@ var (
 	descBatchRec = prometheus.NewDesc("spate_batch_records_total", "Records in written batches (divide by spate_batches_total for the mean batch size).", nil, nil)
 	descFailed   = prometheus.NewDesc("spate_records_failed_total", "Records neither Kinesis nor the DLQ accepted.", nil, nil)
 	descCircuit  = prometheus.NewDesc("spate_kinesis_circuit_open", "1 while the Kinesis circuit breaker is open.", nil, nil)
+	descRedriveM = prometheus.NewDesc("spate_redrive_messages_total", "DLQ messages handled by the background redrive, by outcome.", []string{"outcome"}, nil)
+	descRedriveR = prometheus.NewDesc("spate_redrive_records_total", "Records the background redrive put back into Kinesis.", nil, nil)
 )
 
 // snapshots is a collector over the Sources; descriptions are constant.
 type snapshots struct{ src Sources }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit} {
+	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR} {
 		ch <- d
 	}
 }
@@ -119,6 +124,13 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(descBatchRec, st.BatchRecords)
 		counter(descFailed, st.Failed)
 		counter(descShed, st.Shed, "buffer_full")
+	}
+	if s.src.Redrive != nil {
+		st := s.src.Redrive()
+		counter(descRedriveM, st.Redriven, "redriven")
+		counter(descRedriveM, st.Requeued, "requeued")
+		counter(descRedriveM, st.Poison, "poison")
+		counter(descRedriveR, st.Records)
 	}
 	if s.src.CircuitOpen != nil {
 		v := int64(0)

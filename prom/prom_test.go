@@ -11,6 +11,7 @@ import (
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/ingest"
 	"github.com/spate-dev/spate/prom"
+	"github.com/spate-dev/spate/sqs"
 )
 
 func scrape(t *testing.T, m *prom.Metrics) string {
@@ -29,6 +30,7 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		},
 		Producer:    func() batch.Stats { return batch.Stats{BufferedRecords: 11, Batches: 2, BatchRecords: 900, Failed: 1, Shed: 6} },
 		CircuitOpen: func() bool { return open },
+		Redrive:     func() sqs.RedriveStats { return sqs.RedriveStats{Redriven: 4, Poison: 1, Records: 1234} },
 	})
 	m.ObserveKinesisPut(30*time.Millisecond, 500, 20)
 	m.ObserveDLQ(20, 0)
@@ -49,6 +51,9 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		`spate_kinesis_records_total{result="failed"} 20`,
 		`spate_kinesis_put_records_seconds_bucket{le="0.05"} 1`,
 		`spate_dlq_records_total{result="ok"} 20`,
+		`spate_redrive_messages_total{outcome="redriven"} 4`,
+		`spate_redrive_messages_total{outcome="poison"} 1`,
+		`spate_redrive_records_total 1234`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

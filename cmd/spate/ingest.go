@@ -120,19 +120,20 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	metrics = prom.New(prom.Sources{
+	src := prom.Sources{
 		Ingest:      func() ingest.Snapshot { return f.server.Stats().Snapshot() },
 		Producer:    f.producer.Stats,
 		CircuitOpen: func() bool { return !breaker.Closed() },
-	})
+	}
+	if c.redrive && dlq != nil {
+		stopRedrive, redriveStats := startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, redriveOptions{Rate: c.redriveRate, Wait: c.redriveWait})
+		defer stopRedrive()
+		src.Redrive = redriveStats
+	}
+	metrics = prom.New(src)
 	r := chi.NewRouter()
 	r.Mount("/", f.server.Routes())
 	r.Method(http.MethodGet, "/metrics", metrics.Handler())
-
-	if c.redrive && dlq != nil {
-		stopRedrive := startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, redriveOptions{Rate: c.redriveRate, Wait: c.redriveWait})
-		defer stopRedrive()
-	}
 	env.log.Info("ingest starting", "stream", c.stream, "dlq", c.dlqURL != "", "ack_mode", c.front.AckMode)
 	return f.serve(ctx, r)
 }

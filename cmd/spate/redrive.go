@@ -210,7 +210,7 @@ type redriveOptions struct {
 // It puts through sink (Kinesis itself, not its DLQ fallback) at most
 // opts.Rate records a second, and only while healthy says Kinesis takes
 // records.
-func startRedrive(ctx context.Context, env *environment, client *awssqs.Client, queueURL string, sink spate.Sink, healthy func() bool, opts redriveOptions) func() {
+func startRedrive(ctx context.Context, env *environment, client *awssqs.Client, queueURL string, sink spate.Sink, healthy func() bool, opts redriveOptions) (stop func(), stats func() sqs.RedriveStats) {
 	log := env.log.With("subsystem", "redrive")
 	rate := opts.Rate
 	r, err := sqs.NewRedriver(client, queueURL, sink, sqs.RedriveConfig{
@@ -226,7 +226,7 @@ func startRedrive(ctx context.Context, env *environment, client *awssqs.Client, 
 	}, log)
 	if err != nil {
 		log.Error("background redrive not started", "err", err)
-		return func() {}
+		return func() {}, nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -239,5 +239,5 @@ func startRedrive(ctx context.Context, env *environment, client *awssqs.Client, 
 		log.Info("background redrive stopped", "messages", s.Messages, "redriven", s.Redriven, "requeued", s.Requeued,
 			"poison", s.Poison, "retained", s.Retained, "records", s.Records)
 	})
-	return func() { cancel(); wg.Wait() }
+	return func() { cancel(); wg.Wait() }, r.Stats
 }
