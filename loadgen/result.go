@@ -384,7 +384,11 @@ func (r *recorder) result(end time.Time, interrupted bool, cfg Config) (*Result,
 // WriteTable writes res for people.
 func (res *Result) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "spate loadgen %s → %s, %.1f s, at most %d in flight%s\n", res.Scenario, res.URL, res.Seconds, res.MaxInFlight, map[bool]string{true: " (interrupted)"}[res.Interrupted])
+	note := ""
+	if res.Interrupted {
+		note = " (interrupted)"
+	}
+	fmt.Fprintf(&b, "spate loadgen %s → %s, %.1f s, at most %d in flight%s\n", res.Scenario, res.URL, res.Seconds, res.MaxInFlight, note)
 	q := res.Requests
 	fmt.Fprintf(&b, "  requests     %d due (%.1f/s): %d sent, %d answered; %d waited for a slot, %d dropped, %d never sent, %d unfinished\n",
 		q.Scheduled, res.Offered, q.Sent, q.Answered, q.Queued, q.Dropped, q.Unstarted, q.Unfinished)

@@ -176,6 +176,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		close(monitorDone)
 	}
 
+	// abort is nil once seen: a closed channel would win every select.
+	abort := (<-chan struct{})(aborted)
 	var queue []job
 	i := 0
 	next, more := sc.Profile.Arrival(0)
@@ -217,8 +219,8 @@ loop:
 				case <-ctx.Done():
 					interrupted = true
 					break loop
-				case <-aborted:
-					more, schedEnd = false, r.clk.Now()
+				case <-abort:
+					more, schedEnd, abort = false, r.clk.Now(), nil
 					continue
 				default:
 				}
@@ -245,8 +247,8 @@ loop:
 				pending = traffic.Next(start.Add(next))
 			}
 		case <-r.released:
-		case <-aborted:
-			more, schedEnd = false, r.clk.Now()
+		case <-abort:
+			more, schedEnd, abort = false, r.clk.Now(), nil
 		case <-deadline:
 			break loop
 		case <-ctx.Done():

@@ -59,7 +59,14 @@ func parseBench(out []byte) []benchLine {
 // the command line and its parsed results.
 func (r *run) goBench(ctx context.Context, args ...string) (string, []benchLine, error) {
 	full := append([]string{"test"}, args...)
-	cmdline := "go " + strings.Join(full, " ")
+	shown := make([]string, len(full))
+	for i, a := range full {
+		shown[i] = a
+		if strings.ContainsAny(a, "^$*") {
+			shown[i] = "'" + a + "'"
+		}
+	}
+	cmdline := "go " + strings.Join(shown, " ")
 	r.logf("running %s", cmdline)
 	cmd := exec.CommandContext(ctx, r.goCmd, full...)
 	cmd.Dir = r.root
@@ -145,7 +152,7 @@ func (r *run) ingestSection(ctx context.Context) (section, error) {
 		ratio(mean(sp1, "events/s"), mean(ce1, "events/s")), ratio(mean(sp1, "events/s"), mean(cp1, "events/s")))
 	fmt.Fprintf(&b, "- Batches of 20: spate does %s of the ceiling's events/s and %s of call-per-event's.\n",
 		ratio(mean(sp20, "events/s"), mean(ce20, "events/s")), ratio(mean(sp20, "events/s"), mean(cp20, "events/s")))
-	b.WriteString("- The ceiling and call-per-event ran in the same process minutes apart from spate, so the ratios compare like with like even when the absolute numbers move with the machine's load.\n")
+	b.WriteString("- The three handlers ran in the same `go test` process, seconds apart, so the ratios compare like with like even when the absolute numbers move with the machine's load.\n")
 	return section{name: "ingest", title: "## Ingest", body: b.String()}, nil
 }
 

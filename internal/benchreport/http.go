@@ -130,7 +130,11 @@ func (r *run) sustain(ctx context.Context, s *server, p httpPlan, rate float64) 
 		}
 	}
 	st.holds = float64(res.Requests.Scheduled-res.Status["202"])/n <= 0.01 && over <= 0.01 && st.settle <= p.Settle
-	r.logf("%s at %s/s: %s (p99 %.1f ms, %d not 202, idle after %v)", s.name, fmtRate(rate), map[bool]string{true: "holds", false: "does not hold"}[st.holds],
+	verdict := "holds"
+	if !st.holds {
+		verdict = "does not hold"
+	}
+	r.logf("%s at %s/s: %s (p99 %.1f ms, %d not 202, idle after %v)", s.name, fmtRate(rate), verdict,
 		res.Latency.P99, res.Requests.Scheduled-res.Status["202"], st.settle.Round(100*time.Millisecond))
 	return st, nil
 }
