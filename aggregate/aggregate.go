@@ -158,18 +158,32 @@ func Decode(data []byte) (Aggregate, error) {
 	if a.Chunks == 0 && a.Chunk == 0 {
 		a.Chunks = 1
 	}
-	var err error
-	if a.Window.Start, err = time.Parse(time.RFC3339Nano, w.WindowStart); err != nil {
-		return Aggregate{}, invalid("window_start", "must be an RFC 3339 timestamp")
+	var ok bool
+	if a.Window.Start, ok = ParseTime(w.WindowStart); !ok {
+		return Aggregate{}, invalid("window_start", "must be an RFC 3339 timestamp in years 0000-9999 UTC")
 	}
-	if a.Window.End, err = time.Parse(time.RFC3339Nano, w.WindowEnd); err != nil {
-		return Aggregate{}, invalid("window_end", "must be an RFC 3339 timestamp")
+	if a.Window.End, ok = ParseTime(w.WindowEnd); !ok {
+		return Aggregate{}, invalid("window_end", "must be an RFC 3339 timestamp in years 0000-9999 UTC")
 	}
-	a.Window.Start, a.Window.End = a.Window.Start.UTC(), a.Window.End.UTC()
 	if err := a.validate(); err != nil {
 		return Aggregate{}, err
 	}
 	return a, nil
+}
+
+// ParseTime parses an RFC 3339 timestamp into UTC. It refuses times whose
+// UTC year has no four-digit RFC 3339 form (an offset can push year 0000
+// or 9999 over the edge), so what it accepts can be written back.
+func ParseTime(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func (a Aggregate) validate() error {

@@ -500,6 +500,7 @@ func TestDecodeMinimalAndInvalid(t *testing.T) {
 		{"not json", `{`},
 		{"no id", `{"window_start":"2026-11-27T12:00:00Z","window_end":"2026-11-27T12:01:00Z","rows":[]}`},
 		{"bad start", `{"id":"x","window_start":"noon","window_end":"2026-11-27T12:01:00Z","rows":[]}`},
+		{"year below 0000 in UTC", `{"id":"x","window_start":"0000-01-01T00:00:00+01:00","window_end":"2026-11-27T12:01:00Z","rows":[]}`},
 		{"end before start", `{"id":"x","window_start":"2026-11-27T12:01:00Z","window_end":"2026-11-27T12:00:00Z","rows":[]}`},
 		{"chunk out of range", `{"id":"x","window_start":"2026-11-27T12:00:00Z","window_end":"2026-11-27T12:01:00Z","chunk":2,"chunks":2,"rows":[]}`},
 		{"negative count", `{"id":"x","window_start":"2026-11-27T12:00:00Z","window_end":"2026-11-27T12:01:00Z","rows":[{"content_id":"c","image_variant":"v","clicks":-1}]}`},
@@ -519,6 +520,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"id":"x","window_start":"2026-11-27T12:00:00Z","window_end":"2026-11-27T12:01:00Z","rows":[{"content_id":"c","image_variant":"v","impressions":3}]}`))
 	f.Add([]byte(`{"id":"x","source":"s","window_start":"2026-11-27T12:00:00.000Z","window_end":"2026-11-27T12:01:00.000Z","chunk":1,"chunks":2,"rows":[]}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"id":"x","window_start":"0000-01-01T00:00:00+01:00","window_end":"9999-12-31T23:59:59-01:00","rows":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := Decode(data)
 		if err != nil {

@@ -172,15 +172,15 @@ func DecodeState(m map[string]string) (*State, error) {
 	if md.V != 1 {
 		return nil, fmt.Errorf("aggregate state version %d: %w", md.V, spate.ErrInvalid)
 	}
-	start, err1 := time.Parse(time.RFC3339Nano, md.Start)
-	end, err2 := time.Parse(time.RFC3339Nano, md.End)
-	if err1 != nil || err2 != nil || !end.After(start) {
+	start, ok1 := ParseTime(md.Start)
+	end, ok2 := ParseTime(md.End)
+	if !ok1 || !ok2 || !end.After(start) {
 		return nil, fmt.Errorf("aggregate state window %q–%q: %w", md.Start, md.End, spate.ErrInvalid)
 	}
 	if md.Records <= 0 {
 		return nil, fmt.Errorf("aggregate state: %d records: %w", md.Records, spate.ErrInvalid)
 	}
-	s := NewState(md.Source, Window{Start: start.UTC(), End: end.UTC()})
+	s := NewState(md.Source, Window{Start: start, End: end})
 	s.first, s.last, s.records, s.continued = md.First, md.Last, md.Records, md.Continued
 	for k, v := range m {
 		if k == metaKey {

@@ -71,15 +71,15 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	start, err := time.Parse(time.RFC3339Nano, w.WindowStart)
-	if err != nil {
-		return fmt.Errorf("window_start: %w", err)
+	start, ok := aggregate.ParseTime(w.WindowStart)
+	if !ok {
+		return fmt.Errorf("window_start %q: want an RFC 3339 timestamp", w.WindowStart)
 	}
-	end, err := time.Parse(time.RFC3339Nano, w.WindowEnd)
-	if err != nil {
-		return fmt.Errorf("window_end: %w", err)
+	end, ok := aggregate.ParseTime(w.WindowEnd)
+	if !ok {
+		return fmt.Errorf("window_end %q: want an RFC 3339 timestamp", w.WindowEnd)
 	}
-	*r = Request{Model: w.Model, WindowStart: start.UTC(), WindowEnd: end.UTC(), Rewards: w.Rewards}
+	*r = Request{Model: w.Model, WindowStart: start, WindowEnd: end, Rewards: w.Rewards}
 	return nil
 }
 
