@@ -50,6 +50,9 @@ resource "aws_lambda_event_source_mapping" "aggregator" {
 
   tumbling_window_in_seconds = var.aggregate_window_seconds
   batch_size                 = var.aggregator_batch_size
+  # Fewer, fuller invocations: each one decodes and re-encodes the window
+  # state, which grows with the catalogue.
+  maximum_batching_window_in_seconds = 5
   # Window state is kept per shard; one batch per shard at a time keeps a
   # window's invocations in order.
   parallelization_factor = 1

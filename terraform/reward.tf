@@ -61,7 +61,10 @@ resource "aws_lambda_event_source_mapping" "reward" {
   maximum_batching_window_in_seconds = 1
   parallelization_factor             = 1
   bisect_batch_on_function_error     = true
-  maximum_retry_attempts             = 100
+  # Unlimited tries: the record age below bounds them, and 100 tries of up
+  # to 30 s each would give up before SPATE_REWARD_MAX_AGE (1 h) lets the
+  # function dead-letter an aggregate with its reason.
+  maximum_retry_attempts = -1
   # Above SPATE_REWARD_MAX_AGE: expired aggregates are dead-lettered by
   # the function, with their reason, before the mapping would drop them.
   maximum_record_age_in_seconds = var.reward_max_age_seconds + 900
