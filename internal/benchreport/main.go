@@ -144,7 +144,7 @@ func runMain(args []string) error {
 			sections = append(sections, s)
 		}
 	}
-	m.loadEnd = loadAvg()
+	m.loadEnd, m.psiEnd = loadAvg(), cpuPressure()
 	m.took = time.Since(r.started)
 	sections = append([]section{{name: "run", body: m.render(want)}}, sections...)
 
@@ -173,11 +173,12 @@ type machine struct {
 	model, goVer  string
 	date          time.Time
 	load, loadEnd string
+	psi, psiEnd   string
 	took          time.Duration
 }
 
 func readMachine(ctx context.Context, goCmd string) machine {
-	m := machine{cpus: runtime.NumCPU(), date: time.Now().UTC(), load: loadAvg(), goVer: runtime.Version()}
+	m := machine{cpus: runtime.NumCPU(), date: time.Now().UTC(), load: loadAvg(), psi: cpuPressure(), goVer: runtime.Version()}
 	if out, err := exec.CommandContext(ctx, goCmd, "version").Output(); err == nil {
 		m.goVer = strings.TrimSpace(string(out))
 	}
@@ -207,8 +208,8 @@ func loadAvg() string {
 func (m machine) render(sections []string) string {
 	var b strings.Builder
 	b.WriteString("The sections marked as generated are rewritten by `make bench` (`go run ./internal/benchreport`), which runs all of them in one go on one machine; text outside the `<!-- bench:… -->` markers is written by hand and kept.\n\n")
-	fmt.Fprintf(&b, "Last `make bench`: %s, sections %s, took %s. Machine: `nproc` %d; CPU `%s`; `%s`; load average %s at the start and %s at the end.\n\n",
-		m.date.Format("2006-01-02 15:04 UTC"), strings.Join(sections, ", "), m.took.Round(time.Second), m.cpus, m.model, m.goVer, m.load, m.loadEnd)
+	fmt.Fprintf(&b, "Last `make bench`: %s, sections %s, took %s. Machine: `nproc` %d; CPU `%s`; `%s`; load average %s at the start and %s at the end; CPU pressure (PSI `some avg10`) %s at the start and %s at the end.\n\n",
+		m.date.Format("2006-01-02 15:04 UTC"), strings.Join(sections, ", "), m.took.Round(time.Second), m.cpus, m.model, m.goVer, m.load, m.loadEnd, m.psi, m.psiEnd)
 	b.WriteString("**Absolute figures are noisy**: the 2 cores are shared with other engineers' builds and tests, and the load average above is theirs as much as ours. Compare the **ratios**, which come from the same run minutes apart, and the per-CPU-second figures, which count only the process measured.\n")
 	return b.String()
 }

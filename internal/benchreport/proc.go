@@ -148,6 +148,7 @@ type loadRun struct {
 	cpu     time.Duration // server CPU during the run
 	genCPU  time.Duration // loadgen's own CPU
 	load    string        // 1-minute load average as it started
+	psi     string        // CPU pressure over the last 10 s as it ended
 }
 
 // loadgen runs the built spate loadgen against s with args, and reads its
@@ -163,6 +164,7 @@ func (r *run) loadgen(ctx context.Context, s *server, label string, args ...stri
 	cpu0 := s.cpu()
 	err := cmd.Run()
 	lr.cpu = s.cpu() - cpu0
+	lr.psi = cpuPressure()
 	r.runs++
 	_ = os.WriteFile(filepath.Join(r.tmp, fmt.Sprintf("loadgen-%02d-%s-%s.json", r.runs, s.name, label)), stdout.Bytes(), 0o644)
 	if cmd.ProcessState != nil {
@@ -195,4 +197,19 @@ func (s *server) settle(limit time.Duration) time.Duration {
 		prev = now
 	}
 	return time.Since(start)
+}
+
+// cpuPressure is the share of the last 10 s in which some runnable task
+// waited for a CPU (Linux PSI): how contended the machine was.
+func cpuPressure() string {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return "?"
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			return v + " %"
+		}
+	}
+	return "?"
 }
