@@ -41,7 +41,7 @@ fuzz:
 
 ## bench: ingest, router and lake benchmarks, HTTP load of spate local against
 ## the ceiling, and the end-to-end lake count, in one go (loopback only, about
-## 6 minutes on 2 cores); rewrites the generated sections of docs/benchmarks.md
+## 4 minutes on 2 cores); rewrites the generated sections of docs/benchmarks.md
 bench:
 	$(GO) run ./internal/benchreport -go $(GO) -out docs/benchmarks.md
 
