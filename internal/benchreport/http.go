@@ -140,31 +140,50 @@ func (r *run) sustain(ctx context.Context, s *server, p httpPlan, rate float64) 
 }
 
 // findPeak ramps to where s breaks, then steps down from there until a
-// sustained run holds: a ramp alone overestimates a pipeline whose
-// buffers absorb seconds of overload.
-func (r *run) findPeak(ctx context.Context, s *server, p httpPlan) (*loadRun, []step, error) {
+// sustained run holds, and halves the gap to the step above it once: a
+// ramp alone overestimates a pipeline whose buffers absorb seconds of
+// overload. The peak is the highest rate that held; it is only a lower
+// bound (capped) when the ramp never broke and its top held.
+func (r *run) findPeak(ctx context.Context, s *server, p httpPlan) (bp *loadRun, steps []step, peak float64, capped bool, err error) {
 	r.logf("%s settled in %v", s.name, s.settle(20*time.Second).Round(100*time.Millisecond))
-	bp, err := r.loadgen(ctx, s, "breakpoint", "--scenario", "breakpoint", "--rate", fmtRate(p.From), "--peak-rate", fmtRate(p.To), "--duration", p.Ramp.String(), "--p99", ms(p.BreakP99))
+	bp, err = r.loadgen(ctx, s, "breakpoint", "--scenario", "breakpoint", "--rate", fmtRate(p.From), "--peak-rate", fmtRate(p.To), "--duration", p.Ramp.String(), "--p99", ms(p.BreakP99))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, false, err
 	}
-	top, _ := peakOf(bp)
+	top, broke := peakOf(bp)
 	if top <= 0 {
 		top = p.From
 	}
+	fractions := []float64{0.8, 0.65, 0.5, 0.4, 0.3, 0.2}
+	if !broke {
+		// Nothing broke: try the ramp's top itself first.
+		fractions = append([]float64{1}, fractions...)
+	}
 	s.settle(30 * time.Second)
-	var steps []step
-	for _, f := range []float64{0.8, 0.65, 0.5, 0.4, 0.3, 0.2} {
+	for i, f := range fractions {
 		st, err := r.sustain(ctx, s, p, math.Round(top*f))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, false, err
 		}
 		steps = append(steps, st)
-		if st.holds {
-			break
+		if !st.holds {
+			continue
 		}
+		peak = st.rate
+		if i == 0 {
+			return bp, steps, peak, !broke, nil
+		}
+		mid, err := r.sustain(ctx, s, p, math.Round(top*(f+fractions[i-1])/2))
+		if err != nil {
+			return nil, nil, 0, false, err
+		}
+		steps = append(steps, mid)
+		if mid.holds {
+			peak = mid.rate
+		}
+		return bp, steps, peak, false, nil
 	}
-	return bp, steps, nil
+	return bp, steps, 0, false, nil
 }
 
 // notAccepted counts the requests due that got no 202, and why: the
@@ -187,16 +206,6 @@ func notAccepted(res *loadgen.Result) string {
 	return num(float64(n), 0) + " (" + strings.Join(why, ", ") + ")"
 }
 
-// peakOfSteps is the rate of the step that held, or 0.
-func peakOfSteps(steps []step) float64 {
-	for _, st := range steps {
-		if st.holds {
-			return st.rate
-		}
-	}
-	return 0
-}
-
 // httpSection drives spate local and the ceiling over loopback HTTP: find
 // each one's peak, then run both at a share of spate's.
 func (r *run) httpSection(ctx context.Context, p httpPlan) (section, float64, error) {
@@ -215,19 +224,17 @@ func (r *run) httpSection(ctx context.Context, p httpPlan) (section, float64, er
 	}
 	defer ceil.kill()
 
-	spBreak, spSteps, err := r.findPeak(ctx, local, p)
+	spBreak, spSteps, peak, capped, err := r.findPeak(ctx, local, p)
 	if err != nil {
 		return section{}, 0, err
 	}
-	peak := peakOfSteps(spSteps)
 	if peak <= 0 {
 		return section{}, 0, fmt.Errorf("spate local: no sustained rate held (see %s)", local.log.Name())
 	}
-	ceBreak, ceSteps, err := r.findPeak(ctx, ceil, p)
+	ceBreak, ceSteps, cePeak, ceCapped, err := r.findPeak(ctx, ceil, p)
 	if err != nil {
 		return section{}, 0, err
 	}
-	cePeak := peakOfSteps(ceSteps)
 
 	steadyRate := math.Round(peak * p.Share)
 	steadyArgs := []string{"--scenario", "steady", "--rate", fmtRate(steadyRate), "--duration", p.Steady.String(), "--p99", ms(p.TargetP99)}
@@ -256,7 +263,7 @@ func (r *run) httpSection(ctx context.Context, p httpPlan) (section, float64, er
 	fmt.Fprintf(&b, "%s\n", spSteady.cmdline)
 	b.WriteString("```\n\n")
 	fmt.Fprintf(&b, "`spate local` (the binary `make build` makes: ingest → in-process stream → router → Parquet lake, and the aggregator) on 127.0.0.1, driven by `spate loadgen` from a second process on the same 2 cores: the realistic request mix of `loadtest/` (about 4.5 events per request; single events, shelves of impressions, gzipped offline flushes), open-model pacing, latency counted from when each request was due.\n\n")
-	fmt.Fprintf(&b, "Finding the peak takes two steps. A breakpoint run ramps the offered rate from %s to %s requests/s over %s, judged in 1 s windows, and stops at the third window in a row that breaks a threshold (errors > 1 %%, 503s > 1 %%, or more than 1 %% of requests over %s). A ramp overestimates a pipeline whose buffers absorb seconds of overload, so sustained runs of %s follow, at 80 %%, 65 %%, 50 %%, … of the ramp's answer. The first that holds is the peak. To hold, at most 1 %% of requests may miss a 202 or the %s budget, and the server must be idle again within %s afterwards, so that no stage behind ingest was left with a backlog. A steady run at %.0f %% of spate's peak then checks the p99 target (%s). The ceiling gets the same search and the same steady rate. It is the ingest benchmark's decode-only chi handler plus gunzip, in a process of its own.\n\n",
+	fmt.Fprintf(&b, "Finding the peak takes two steps. A breakpoint run ramps the offered rate from %s to %s requests/s over %s, judged in 1 s windows, and stops at the third window in a row that breaks a threshold (errors > 1 %%, 503s > 1 %%, or more than 1 %% of requests over %s). A ramp overestimates a pipeline whose buffers absorb seconds of overload, so sustained runs of %s follow, at 80 %%, 65 %%, 50 %%, … of the ramp's answer (from 100 %% if the ramp never broke), and one more halfway between the first that holds and the step above it. The highest that holds is the peak. To hold, at most 1 %% of requests may miss a 202 or the %s budget, and the server must be idle again within %s afterwards, so that no stage behind ingest was left with a backlog. A steady run at %.0f %% of spate's peak then checks the p99 target (%s). The ceiling gets the same search and the same steady rate. It is the ingest benchmark's decode-only chi handler plus gunzip, in a process of its own.\n\n",
 		fmtRate(p.From), fmtRate(p.To), p.Ramp, ms(p.BreakP99), p.Step, ms(p.BreakP99), p.Settle, 100*p.Share, ms(p.TargetP99))
 
 	var rows [][]string
@@ -297,11 +304,24 @@ func (r *run) httpSection(ctx context.Context, p httpPlan) (section, float64, er
 	if res := spSteady.res; res.Status["202"] > 0 {
 		evPerReq = float64(res.Events.Accepted) / float64(res.Status["202"])
 	}
-	ceilNote := fmt.Sprintf("The ceiling's peak: %s requests/s; spate local sustains %s of it.", num(cePeak, 0), ratio(peak, cePeak))
-	if cePeak == 0 {
-		ceilNote = "The ceiling held at none of its steps (see the table), so there is no ratio this run."
+	atLeast := func(capped bool) string {
+		if capped {
+			return "at least "
+		}
+		return ""
 	}
-	fmt.Fprintf(&b, "\n- **Peak of spate local: %s requests/s sustained** (≈ %s events/s). %s\n", num(peak, 0), num(peak*evPerReq, 0), ceilNote)
+	ceilNote := fmt.Sprintf("The ceiling's peak: %s%s requests/s; spate local sustains %s of it.", atLeast(ceCapped), num(cePeak, 0), ratio(peak, cePeak))
+	switch {
+	case cePeak == 0:
+		ceilNote = "The ceiling held at none of its steps (see the table), so there is no ratio this run."
+	case ceCapped && capped:
+		ceilNote += " Both held at the top of the ramp, so the ratio says only that neither broke."
+	case ceCapped:
+		ceilNote += " The ceiling held at the top of the ramp, so the ratio is an upper bound."
+	case capped:
+		ceilNote += " Spate held at the top of the ramp, so the ratio is a lower bound."
+	}
+	fmt.Fprintf(&b, "\n- **Peak of spate local: %s%s requests/s sustained** (≈ %s events/s). %s\n", atLeast(capped), num(peak, 0), num(peak*evPerReq, 0), ceilNote)
 	verdict := "meets"
 	if spSteady.res.Latency.P99 >= float64(p.TargetP99.Milliseconds()) || spSteady.res.Requests.Scheduled != spSteady.res.Status["202"] {
 		verdict = "misses"

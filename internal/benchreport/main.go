@@ -53,7 +53,7 @@ func runMain(args []string) error {
 	ceiling := fs.String("serve-ceiling", "", "serve the ceiling handler on this address (benchreport runs itself so)")
 	p := httpPlan{}
 	fs.Float64Var(&p.From, "http-from", 200, "breakpoint ramp start, requests/s")
-	fs.Float64Var(&p.To, "http-to", 6000, "breakpoint ramp end, requests/s")
+	fs.Float64Var(&p.To, "http-to", 12000, "breakpoint ramp end, requests/s")
 	fs.DurationVar(&p.Ramp, "http-ramp", 30*time.Second, "breakpoint ramp length")
 	fs.DurationVar(&p.BreakP99, "break-p99", 100*time.Millisecond, "p99 budget the breakpoint judges by")
 	fs.DurationVar(&p.Step, "step", 10*time.Second, "length of each sustained run of the peak search")
