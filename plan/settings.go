@@ -115,8 +115,9 @@ func DefaultQuotas(region string) Quotas {
 }
 
 // DefaultTaskRequestsPerSecond is what one ingest task (1 vCPU, 2 GB) is
-// assumed to sustain. It is a placeholder for the figure of our own ingest
-// benchmark (docs/benchmarks.md); set --task-rps to the measured value.
+// planned to sustain: half of what `spate local` sustained on 2 shared cores
+// with the whole local pipeline and the load generator beside it
+// (docs/benchmarks.md, HTTP load). Re-measure on Fargate; --task-rps.
 const DefaultTaskRequestsPerSecond = 2500
 
 // Settings describe the deployment and the traffic outside broadcasts.
