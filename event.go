@@ -56,9 +56,9 @@ func (e *Event) PartitionKey() string {
 // test against encoding/json keeps it honest.
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"type":`...)
-	dst = appendString(dst, e.Type)
+	dst = AppendJSONString(dst, e.Type)
 	dst = append(dst, `,"event_id":`...)
-	dst = appendString(dst, e.EventID)
+	dst = AppendJSONString(dst, e.EventID)
 	dst = append(dst, `,"occurred_at":"`...)
 	dst = e.OccurredAt.UTC().AppendFormat(dst, TimeLayout)
 	dst = append(dst, `","received_at":"`...)
@@ -68,7 +68,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = appendOptString(dst, "anonymous_id", e.AnonymousID)
 	dst = appendOptString(dst, "session_id", e.SessionID)
 	dst = append(dst, `,"platform":`...)
-	dst = appendString(dst, e.Platform)
+	dst = AppendJSONString(dst, e.Platform)
 	dst = appendOptString(dst, "app_version", e.AppVersion)
 	if len(e.Attrs) > 0 {
 		dst = append(dst, `,"attrs":{`...)
@@ -78,9 +78,9 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendString(dst, k)
+			dst = AppendJSONString(dst, k)
 			dst = append(dst, ':')
-			dst = appendString(dst, e.Attrs[k])
+			dst = AppendJSONString(dst, e.Attrs[k])
 		}
 		dst = append(dst, '}')
 	}
@@ -110,7 +110,7 @@ func appendOptString(dst []byte, name, v string) []byte {
 	dst = append(dst, ',', '"')
 	dst = append(dst, name...)
 	dst = append(dst, '"', ':')
-	return appendString(dst, v)
+	return AppendJSONString(dst, v)
 }
 
 func appendOptInt(dst []byte, name string, v *int64) []byte {
@@ -125,9 +125,9 @@ func appendOptInt(dst []byte, name string, v *int64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does; the registry rejects it before it gets here.
-func appendString(dst []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does; the registry rejects it before it gets here.
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

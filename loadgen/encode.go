@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/registry"
@@ -37,7 +36,7 @@ func (enc encoder) event(dst []byte, e clientEvent) []byte {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = appendString(dst, name)
+		dst = spate.AppendJSONString(dst, name)
 		dst = append(dst, ':')
 	}
 	for _, c := range s.Columns {
@@ -65,7 +64,7 @@ func (enc encoder) event(dst []byte, e clientEvent) []byte {
 		field(c.Name)
 		switch v := v.(type) {
 		case string:
-			dst = appendString(dst, v)
+			dst = spate.AppendJSONString(dst, v)
 		case int64:
 			dst = strconv.AppendInt(dst, v, 10)
 		case bool:
@@ -85,9 +84,9 @@ func (enc encoder) event(dst []byte, e clientEvent) []byte {
 				if i > 0 {
 					dst = append(dst, ',')
 				}
-				dst = appendString(dst, k)
+				dst = spate.AppendJSONString(dst, k)
 				dst = append(dst, ':')
-				dst = appendString(dst, v[k])
+				dst = spate.AppendJSONString(dst, v[k])
 			}
 			dst = append(dst, '}')
 		}
@@ -114,39 +113,3 @@ func placeholder(f *registry.Field) any {
 	return "loadgen"
 }
 
-// appendString appends s as a JSON string.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
-}
