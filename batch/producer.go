@@ -20,7 +20,7 @@ import (
 type Policy struct {
 	Count int           // default 500, PutRecords' limit
 	Bytes int           // default 5 MiB, PutRecords' limit
-	Age   time.Duration // default 20 ms
+	Age   time.Duration // default 10 ms
 }
 
 func (p Policy) withDefaults() Policy {
@@ -31,7 +31,7 @@ func (p Policy) withDefaults() Policy {
 		p.Bytes = 5 << 20
 	}
 	if p.Age <= 0 {
-		p.Age = 20 * time.Millisecond
+		p.Age = 10 * time.Millisecond
 	}
 	return p
 }

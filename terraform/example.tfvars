@@ -14,7 +14,7 @@ route53_zone_id    = "Z0123456789ABCDEFGHIJ"
 image_tag                  = "v0.1.0"
 ingest_api_keys_secret_arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:spate/api-keys-AbCdEf"
 ingest_environment = {
-  SPATE_BATCH_LINGER = "20ms"
+  SPATE_BATCH_LINGER = "10ms"
 }
 
 # From `spate plan` (docs/capacity.md): prime time 10,000 requests/s at

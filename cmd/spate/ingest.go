@@ -48,7 +48,7 @@ func ingestEnv(c *ingestConfig) []envVar {
 		{"SPATE_RETRY_AFTER", "1s", "Retry-After sent with 503", durationVar(&c.front.HTTP.RetryAfter)},
 		{"SPATE_ALLOWED_ORIGINS", "*", "CORS origins, comma-separated", stringVar(&c.origins)},
 		{"SPATE_API_KEYS", "", "app=key pairs, comma-separated; when set, X-Api-Key is required", stringVar(&c.apiKeys)},
-		{"SPATE_BATCH_LINGER", "20ms", "longest a record waits for its batch to fill", durationVar(&c.front.Producer.Policy.Age)},
+		{"SPATE_BATCH_LINGER", "10ms", "longest a record waits for its batch to fill", durationVar(&c.front.Producer.Policy.Age)},
 		{"SPATE_BATCH_IN_FLIGHT", "8", "PutRecords batches written concurrently", intVar(&c.front.Producer.InFlight)},
 		{"SPATE_BUFFER_RECORDS", "50000", "records buffered or in flight before shedding with 503", intVar(&c.front.Producer.MaxRecords)},
 		{"SPATE_BUFFER_BYTES", "67108864", "bytes buffered or in flight before shedding with 503", int64Var(&c.front.Producer.MaxBytes)},

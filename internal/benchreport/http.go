@@ -334,7 +334,7 @@ func (r *run) httpSection(ctx context.Context, p httpPlan) (section, float64, er
 	if spSteady.res.Latency.P99 >= float64(p.TargetP99.Milliseconds()) || spSteady.res.Requests.Scheduled != spSteady.res.Status["202"] {
 		verdict = "misses"
 	}
-	fmt.Fprintf(&b, "- **At %.0f %% of the peak (%s requests/s, %s events/s acknowledged) spate local's p99 is %s ms**, which %s the %s target. %s of %s requests were not answered 202. The ceiling's p99 at the same rate is %s ms%s. About 20 ms of spate's latency is by design: a 202 waits until the producer's batch (linger 20 ms) is written to the stream.\n",
+	fmt.Fprintf(&b, "- **At %.0f %% of the peak (%s requests/s, %s events/s acknowledged) spate local's p99 is %s ms**, which %s the %s target. %s of %s requests were not answered 202. The ceiling's p99 at the same rate is %s ms%s. Up to 10 ms of spate's latency is by design: a 202 waits until the producer's batch (linger 10 ms, `SPATE_BATCH_LINGER`) is written to the stream.\n",
 		100*p.Share, fmtRate(steadyRate), num(spSteady.res.EventsPerSec, 0), num(spSteady.res.Latency.P99, 1), verdict, ms(p.TargetP99),
 		num(float64(spSteady.res.Requests.Scheduled-spSteady.res.Status["202"]), 0), num(float64(spSteady.res.Requests.Scheduled), 0), num(ceSteady.res.Latency.P99, 1), machineNote)
 	if spSteady.cpu > 0 && ceSteady.cpu > 0 {
