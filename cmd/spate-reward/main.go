@@ -38,9 +38,7 @@ import (
 )
 
 func main() {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(os.Getenv("SPATE_LOG_LEVEL")))
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	log := awslambda.NewLogger(os.Stdout, os.Getenv)
 	h, err := setup(context.Background(), os.Getenv, log)
 	if err != nil {
 		log.Error("reward: setup", "error", err)

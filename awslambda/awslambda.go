@@ -1,0 +1,21 @@
+// Package awslambda translates between AWS Lambda's Kinesis events and
+// spate's cores: the router, the aggregator (tumbling windows) and the
+// reward function. Handlers are plain typed functions for
+// lambda.StartHandlerFunc; SDK clients are built once, in the mains.
+package awslambda
+
+import (
+	"io"
+	"log/slog"
+)
+
+// NewLogger returns the JSON logger a Lambda main writes to w (stdout, which
+// Lambda ships to CloudWatch Logs) at the level named by SPATE_LOG_LEVEL
+// (debug, info, warn, error; info when unset or unknown).
+func NewLogger(w io.Writer, getenv func(string) string) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(getenv("SPATE_LOG_LEVEL"))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
