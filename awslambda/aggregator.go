@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -44,17 +42,7 @@ func NewAggregatorHandler(f *aggregate.Folder, sink spate.Sink, log *slog.Logger
 // already delivered. Records are never reported as item failures: a record
 // the fold cannot read is counted and skipped.
 func (h *AggregatorHandler) Handle(ctx context.Context, ev events.KinesisTimeWindowEvent) (events.KinesisTimeWindowEventResponse, error) {
-	recs := make([]spate.Record, len(ev.Records))
-	for i, r := range ev.Records {
-		shard, _, _ := strings.Cut(r.EventID, ":")
-		recs[i] = spate.Record{
-			PartitionKey:   r.Kinesis.PartitionKey,
-			Data:           r.Kinesis.Data,
-			ShardID:        shard,
-			SequenceNumber: r.Kinesis.SequenceNumber,
-			ArrivedAt:      r.Kinesis.ApproximateArrivalTimestamp.UTC().Round(time.Millisecond),
-		}
-	}
+	recs := records(ev.Records)
 	st, err := aggregate.DecodeState(ev.State)
 	if err != nil {
 		// Only a state this code did not write gets here. Failing would

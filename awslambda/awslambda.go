@@ -7,6 +7,12 @@ package awslambda
 import (
 	"io"
 	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/spate-dev/spate"
 )
 
 // NewLogger returns the JSON logger a Lambda main writes to w (stdout, which
@@ -18,4 +24,24 @@ func NewLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// records converts Lambda's Kinesis records to spate's, as the stream
+// delivered them.
+func records(in []events.KinesisEventRecord) []spate.Record {
+	recs := make([]spate.Record, len(in))
+	for i, r := range in {
+		// eventID is "<shardId>:<sequenceNumber>".
+		shard, _, _ := strings.Cut(r.EventID, ":")
+		recs[i] = spate.Record{
+			PartitionKey:   r.Kinesis.PartitionKey,
+			Data:           r.Kinesis.Data,
+			ShardID:        shard,
+			SequenceNumber: r.Kinesis.SequenceNumber,
+			// Kinesis stamps milliseconds; the float seconds on the wire
+			// round-trip to a few nanoseconds off.
+			ArrivedAt: r.Kinesis.ApproximateArrivalTimestamp.UTC().Round(time.Millisecond),
+		}
+	}
+	return recs
 }

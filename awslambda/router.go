@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -39,20 +38,7 @@ func NewRouterHandler(r RecordRouter, log *slog.Logger) *RouterHandler {
 // sent again and the shard is never held by the whole batch. It never
 // returns an error, which would make Lambda retry the whole batch.
 func (h *RouterHandler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-	recs := make([]spate.Record, len(ev.Records))
-	for i, r := range ev.Records {
-		// eventID is "<shardId>:<sequenceNumber>".
-		shard, _, _ := strings.Cut(r.EventID, ":")
-		recs[i] = spate.Record{
-			PartitionKey:   r.Kinesis.PartitionKey,
-			Data:           r.Kinesis.Data,
-			ShardID:        shard,
-			SequenceNumber: r.Kinesis.SequenceNumber,
-			// Kinesis stamps milliseconds; the float seconds on the wire
-			// round-trip to a few nanoseconds off.
-			ArrivedAt: r.Kinesis.ApproximateArrivalTimestamp.UTC().Round(time.Millisecond),
-		}
-	}
+	recs := records(ev.Records)
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	err := h.router.Route(ctx, recs)
 	if err == nil {
