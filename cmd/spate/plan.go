@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spate-dev/spate/plan"
@@ -23,6 +22,9 @@ type planOptions struct {
 	s         plan.Settings
 	quota     map[string]*float64
 	price     map[string]*float64
+	// newS3 makes the client an s3:// schedule is read with; nil: the
+	// SDK's standard configuration.
+	newS3 func(context.Context) (s3Getter, error)
 }
 
 // unset marks a region-dependent flag left at the region's default.
@@ -35,7 +37,7 @@ func addPlanFlags(fs *flag.FlagSet, getenv func(string) string) *planOptions {
 	if region == "" {
 		region = "us-east-1"
 	}
-	fs.StringVar(&o.schedule, "schedule", "", "broadcast schedule, CSV (start,end,title,peak_requests_per_minute; RFC 3339 times with offset) or JSON (required)")
+	fs.StringVar(&o.schedule, "schedule", "", "broadcast schedule file or s3://bucket/key, CSV (start,end,title,peak_requests_per_minute; RFC 3339 times with offset) or JSON (required)")
 	fs.Float64Var(&o.perViewer, "requests-per-viewer-minute", plan.DefaultRequestsPerViewerMinute, "requests a minute per concurrent viewer, for schedules giving concurrent_viewers")
 	fs.StringVar(&o.region, "region", region, "AWS region: picks default quotas and prices (us-east-1 and eu-west-1 have price tables)")
 	fs.Float64Var(&s.BaselineRequestsPerMinute, "baseline-rpm", s.BaselineRequestsPerMinute, "everyday peak requests/min: the capacity floor outside broadcasts")
@@ -157,7 +159,7 @@ func (o *planOptions) settings() (plan.Settings, error) {
 }
 
 // build reads the schedule and makes the plan.
-func (o *planOptions) build() (*plan.Plan, error) {
+func (o *planOptions) build(ctx context.Context) (*plan.Plan, error) {
 	if o.schedule == "" {
 		return nil, errors.New("--schedule is required")
 	}
@@ -165,9 +167,13 @@ func (o *planOptions) build() (*plan.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(o.schedule)
+	newS3 := o.newS3
+	if newS3 == nil {
+		newS3 = defaultS3
+	}
+	f, err := openSchedule(ctx, o.schedule, newS3)
 	if err != nil {
-		return nil, fmt.Errorf("open schedule: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	bs, err := plan.ParseSchedule(f, plan.ScheduleOptions{RequestsPerViewerMinute: o.perViewer})
@@ -196,7 +202,7 @@ func runPlan(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("plan: --output %q: want table or json", *output)
 	}
 	start := time.Now()
-	p, err := opts.build()
+	p, err := opts.build(ctx)
 	if err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}

@@ -82,7 +82,7 @@ func prescale(ctx context.Context, env *environment, args []string, clients clie
 		}
 		now = t.UTC()
 	}
-	p, err := opts.build()
+	p, err := opts.build(ctx)
 	if err != nil {
 		return fmt.Errorf("prescale: %w", err)
 	}
