@@ -100,8 +100,10 @@ plan() {
 }
 
 # The example deployment (provisioned shards, scheduled actions, API keys,
-# DNS), then the other branches: on-demand stream, no optional extras.
+# DNS), then the other branches: on-demand stream, no optional extras, and
+# the scheduled prescale task instead of scheduled actions from terraform.
 plan
 plan -var kinesis_stream_mode=ON_DEMAND -var 'ecs_scheduled_actions=[]' -var ingest_api_keys_secret_arn= \
-  -var route53_zone_id= -var domain_name= -var 'alarm_actions=[]' -var alb_capacity_units=20 -var lake_expiration_days=730
+  -var route53_zone_id= -var domain_name= -var 'alarm_actions=[]' -var alb_capacity_units=20 -var lake_expiration_days=730 \
+  -var prescale_schedule_s3_uri=s3://example-ops/spate/schedule.csv -var prescale_manage_kinesis=true
 echo "tf-validate: ok" >&2

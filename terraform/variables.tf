@@ -490,3 +490,32 @@ variable "ingest_dlq_max_receive_count" {
   type        = number
   default     = 100
 }
+
+variable "prescale_schedule_s3_uri" {
+  description = "s3://bucket/key of the broadcast schedule (CSV or JSON, docs/capacity.md). When set, `spate prescale` runs on a schedule as a Fargate task; empty: off."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.prescale_schedule_s3_uri == "" || can(regex("^s3://[^/]+/.+", var.prescale_schedule_s3_uri))
+    error_message = "prescale_schedule_s3_uri: s3://bucket/key, or empty."
+  }
+}
+
+variable "prescale_interval_minutes" {
+  description = "How often the scheduled prescale runs; also its --reshard-time (one shard step per run)."
+  type        = number
+  default     = 15
+}
+
+variable "prescale_manage_kinesis" {
+  description = "Let the scheduled prescale step the events stream's shard count. Then keep kinesis_shard_count at the plan's baseline, or an apply during a prescaled window undoes it."
+  type        = bool
+  default     = false
+}
+
+variable "prescale_extra_args" {
+  description = "More `spate prescale` flags (the plan's settings, e.g. [\"--task-rps\", \"2500\", \"--baseline-rpm\", \"600000\"])."
+  type        = list(string)
+  default     = []
+}

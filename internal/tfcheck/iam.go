@@ -13,7 +13,8 @@ import (
 // only be granted on "*".
 func resourceless(action string) bool {
 	switch action {
-	case "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords":
+	case "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+		"application-autoscaling:DescribeScheduledActions":
 		return true
 	}
 	return false
