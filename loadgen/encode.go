@@ -112,4 +112,3 @@ func placeholder(f *registry.Field) any {
 	}
 	return "loadgen"
 }
-

@@ -28,7 +28,9 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		Ingest: func() ingest.Snapshot {
 			return ingest.Snapshot{Accepted: 7, Unstored: 2, Shed: 3, Requests: map[int]int64{202: 5, 503: 3}, Rejected: map[string]int64{"content_id:invalid": 4}}
 		},
-		Producer:    func() batch.Stats { return batch.Stats{BufferedRecords: 11, Batches: 2, BatchRecords: 900, Failed: 1, Shed: 6} },
+		Producer: func() batch.Stats {
+			return batch.Stats{BufferedRecords: 11, Batches: 2, BatchRecords: 900, Failed: 1, Shed: 6}
+		},
 		CircuitOpen: func() bool { return open },
 		Redrive:     func() sqs.RedriveStats { return sqs.RedriveStats{Redriven: 4, Poison: 1, Records: 1234} },
 	})
