@@ -93,44 +93,57 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("aws config: %w", err)
 	}
 	kin := awskinesis.NewFromConfig(awsCfg)
-	// metrics needs the server's stats, which need the sink: the
-	// observers reach it through this variable, set before serving.
-	var metrics *prom.Metrics
-	observe := func(d time.Duration, records, failed int) { metrics.ObserveKinesisPut(d, records, failed) }
-	kSink := kinesis.NewSink(kin, c.stream, kinesis.SinkConfig{Observe: observe})
-	breaker := batch.NewBreaker(batch.Retry(kSink, batch.RetryConfig{MaxAttempts: c.putAttempts}), batch.BreakerConfig{
+	redrive := c.redrive && c.dlqURL != ""
+
+	// The metrics exist before anything that observes into them; the
+	// snapshots they export are read only at scrape time, once serving,
+	// when f and redriveStats are set.
+	var f *front
+	var redriveStats func() sqs.RedriveStats
+	var breaker *batch.Breaker
+	src := prom.Sources{
+		Ingest:      func() ingest.Snapshot { return f.server.Stats().Snapshot() },
+		Producer:    func() batch.Stats { return f.producer.Stats() },
+		CircuitOpen: func() bool { return !breaker.Closed() },
+	}
+	if redrive {
+		src.Redrive = func() sqs.RedriveStats {
+			if redriveStats == nil { // the redrive could not start
+				return sqs.RedriveStats{}
+			}
+			return redriveStats()
+		}
+	}
+	metrics := prom.New(src)
+
+	kSink := kinesis.NewSink(kin, c.stream, kinesis.SinkConfig{Observe: metrics.ObserveKinesisPut})
+	breaker = batch.NewBreaker(batch.Retry(kSink, batch.RetryConfig{MaxAttempts: c.putAttempts}), batch.BreakerConfig{
 		Name: "kinesis", OpenFor: c.breakerOpen,
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			env.log.Warn("circuit breaker", "name", name, "from", from.String(), "to", to.String())
 		},
 	})
 	var sink spate.Sink = breaker
-	var dlq *sqs.DLQ
 	var sqsClient *awssqs.Client
 	if c.dlqURL != "" {
 		sqsClient = awssqs.NewFromConfig(awsCfg)
-		dlq = sqs.NewDLQ(sqsClient, c.dlqURL, sqs.DLQConfig{})
-		sink = batch.Fallback(breaker, observedDLQ{dlq, func(records, failed int) { metrics.ObserveDLQ(records, failed) }})
+		dlq := sqs.NewDLQ(sqsClient, c.dlqURL, sqs.DLQConfig{})
+		sink = batch.Fallback(breaker, observedDLQ{dlq, metrics.ObserveDLQ})
+		c.front.HTTP.Ready = func() bool { return true }
 	} else {
 		env.log.Warn("SPATE_DLQ_URL not set: events Kinesis refuses are answered 503")
+		c.front.HTTP.Ready = breaker.Closed
 	}
-	c.front.HTTP.Ready = func() bool { return breaker.Closed() || dlq != nil }
 
-	f, err := newFront(c.front, sink, env.log)
+	f, err = newFront(c.front, sink, env.log)
 	if err != nil {
 		return err
 	}
-	src := prom.Sources{
-		Ingest:      func() ingest.Snapshot { return f.server.Stats().Snapshot() },
-		Producer:    f.producer.Stats,
-		CircuitOpen: func() bool { return !breaker.Closed() },
-	}
-	if c.redrive && dlq != nil {
-		stopRedrive, redriveStats := startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, redriveOptions{Rate: c.redriveRate, Wait: c.redriveWait})
+	if redrive {
+		var stopRedrive func()
+		stopRedrive, redriveStats = startRedrive(ctx, env, sqsClient, c.dlqURL, kSink, breaker.Closed, redriveOptions{Rate: c.redriveRate, Wait: c.redriveWait})
 		defer stopRedrive()
-		src.Redrive = redriveStats
 	}
-	metrics = prom.New(src)
 	r := chi.NewRouter()
 	r.Mount("/", f.server.Routes())
 	r.Method(http.MethodGet, "/metrics", metrics.Handler())
