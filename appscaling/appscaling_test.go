@@ -21,7 +21,11 @@ func setup(t *testing.T) (*fakeappscaling.Server, *aas.Client, appscaling.Target
 	t.Helper()
 	fake := fakeappscaling.New()
 	t.Cleanup(fake.Close)
-	client := aas.NewFromConfig(spatetest.AWSConfig(), func(o *aas.Options) { o.BaseEndpoint = aws.String(fake.URL); o.HTTPClient = fake.HTTPClient() })
+	client := aas.NewFromConfig(spatetest.AWSConfig(), func(o *aas.Options) {
+		o.BaseEndpoint = aws.String(fake.URL)
+		o.HTTPClient = fake.HTTPClient()
+		o.Retryer, o.RetryMaxAttempts = spatetest.ConnectionRetryer(), 0
+	})
 	target := appscaling.ECSService("spate", "ingest")
 	fake.Register(string(target.Namespace), target.ResourceID, string(target.Dimension))
 	return fake, client, target

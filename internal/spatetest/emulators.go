@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -112,6 +114,20 @@ func AWSConfig() aws.Config {
 		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSPATETEST", "secret", ""),
 		RetryMaxAttempts: 1,
 	}
+}
+
+// ConnectionRetryer retries only what the SDK itself classes as a broken
+// connection: on a loaded machine a loopback TCP reset now and then
+// surfaces mid-response as "use of closed network connection", which the
+// real SDK retries too. API errors are never retried, so tests that inject
+// service errors and count calls stay exact. Set the client's
+// RetryMaxAttempts to 0 with it, or AWSConfig's 1 caps it again.
+func ConnectionRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 // Context returns a context cancelled when the test ends or after d.
