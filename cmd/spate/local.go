@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -78,10 +77,4 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	}
 	stages = append(stages, stage{"rewards", rewardStop})
 	return serveLocal(ctx, env, cfg, stream, mux, stages)
-}
-
-func logStages(log *slog.Logger, stages []stage) {
-	for _, s := range stages {
-		log.Debug("stage", "name", s.name)
-	}
 }

@@ -17,7 +17,6 @@ import (
 // serveLocal runs ingest in front of stream until ctx ends, then drains the
 // pipeline front to back: requests, producer, stream, then each stage.
 func serveLocal(ctx context.Context, env *environment, cfg localConfig, stream *memstream.Stream, mux chi.Router, stages []stage) error {
-	logStages(env.log, stages)
 	// The in-process stream throttles when its consumers fall behind, as a
 	// full shard would: the same bounded retries apply, then 503.
 	sink := batch.Retry(stream, batch.RetryConfig{MaxAttempts: 6})
