@@ -9,6 +9,7 @@
 package memstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"errors"
@@ -37,8 +38,9 @@ type Config struct {
 type Stream struct {
 	cfg    Config
 	shards []*shard
-	// bounds are the exclusive upper ends of each shard's hash key range.
-	bounds []*big.Int
+	// bounds are the exclusive upper ends of each shard's hash key range,
+	// as 128-bit big-endian numbers; the last shard takes the rest.
+	bounds [][md5.Size]byte
 
 	mu        sync.Mutex
 	consumers []*consumer
@@ -71,8 +73,14 @@ func New(cfg Config) *Stream {
 	space := new(big.Int).Lsh(big.NewInt(1), 128)
 	for i := range cfg.Shards {
 		s.shards = append(s.shards, &shard{id: fmt.Sprintf("shardId-%012d", i), changed: make(chan struct{})})
+		if i == cfg.Shards-1 {
+			break // 2^128 does not fit; the last shard is the default
+		}
 		hi := new(big.Int).Mul(space, big.NewInt(int64(i+1)))
-		s.bounds = append(s.bounds, hi.Div(hi, big.NewInt(int64(cfg.Shards))))
+		hi.Div(hi, big.NewInt(int64(cfg.Shards)))
+		var b [md5.Size]byte
+		hi.FillBytes(b[:])
+		s.bounds = append(s.bounds, b)
 	}
 	return s
 }
@@ -83,13 +91,12 @@ var _ spate.Sink = (*Stream)(nil)
 // of the key as a 128-bit integer, in evenly split ranges, as Kinesis does.
 func (s *Stream) ShardFor(key string) int {
 	sum := md5.Sum([]byte(key))
-	h := new(big.Int).SetBytes(sum[:])
-	for i, hi := range s.bounds {
-		if h.Cmp(hi) < 0 {
+	for i := range s.bounds {
+		if bytes.Compare(sum[:], s.bounds[i][:]) < 0 {
 			return i
 		}
 	}
-	return len(s.bounds) - 1
+	return len(s.shards) - 1
 }
 
 // Put appends recs to their shards. Records beyond MaxRecords fail with
@@ -112,16 +119,28 @@ func (s *Stream) Put(ctx context.Context, recs []spate.Record) error {
 	s.retained += n
 	s.mu.Unlock()
 
+	// Group by shard first: each shard is locked, and its consumers woken,
+	// once per Put rather than once per record.
 	now := s.cfg.Now().UTC()
+	byShard := make([][]int, len(s.shards))
 	for i := range recs[:n] {
-		r := recs[i]
-		sh := s.shards[s.ShardFor(r.PartitionKey)]
+		idx := s.ShardFor(recs[i].PartitionKey)
+		byShard[idx] = append(byShard[idx], i)
+	}
+	for idx, members := range byShard {
+		if len(members) == 0 {
+			continue
+		}
+		sh := s.shards[idx]
 		sh.mu.Lock()
-		r.ShardID = sh.id
-		r.SequenceNumber = sequence(sh.next)
-		r.ArrivedAt = now
-		sh.next++
-		sh.recs = append(sh.recs, r)
+		for _, i := range members {
+			r := recs[i]
+			r.ShardID = sh.id
+			r.SequenceNumber = sequence(sh.next)
+			r.ArrivedAt = now
+			sh.next++
+			sh.recs = append(sh.recs, r)
+		}
 		close(sh.changed)
 		sh.changed = make(chan struct{})
 		sh.mu.Unlock()

@@ -2,8 +2,10 @@ package memstream_test
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"testing"
 	"time"
@@ -133,5 +135,23 @@ func TestPutThrottlesWhenConsumersLag(t *testing.T) {
 	s.Close()
 	if err := s.Put(context.Background(), recs(1, "z")); !errors.Is(err, spate.ErrClosed) {
 		t.Errorf("put after close: %v", err)
+	}
+}
+
+// TestShardForMatchesKinesisRanges checks the byte comparison against the
+// hash key ranges computed with big integers, as Kinesis splits 2^128.
+func TestShardForMatchesKinesisRanges(t *testing.T) {
+	space := new(big.Int).Lsh(big.NewInt(1), 128)
+	for _, n := range []int{1, 3, 7, 40} {
+		s := memstream.New(memstream.Config{Shards: n})
+		for i := range 2000 {
+			key := fmt.Sprint("key-", i)
+			sum := md5.Sum([]byte(key))
+			h := new(big.Int).SetBytes(sum[:])
+			want := new(big.Int).Div(new(big.Int).Mul(h, big.NewInt(int64(n))), space).Int64()
+			if got := s.ShardFor(key); int64(got) != want {
+				t.Fatalf("%d shards: ShardFor(%q) = %d, want %d", n, key, got, want)
+			}
+		}
 	}
 }
