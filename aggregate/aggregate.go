@@ -20,10 +20,12 @@ package aggregate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 // Window limits. Lambda's TumblingWindowInSeconds allows at most 900 s.
@@ -140,6 +142,11 @@ func (a Aggregate) MarshalJSON() ([]byte, error) {
 func Decode(data []byte) (Aggregate, error) {
 	if len(data) > maxDecodeLen {
 		return Aggregate{}, fmt.Errorf("aggregate of %d bytes: %w", len(data), spate.ErrTooLarge)
+	}
+	// The pipeline's rule (internal/jsonscan): a key named twice is refused,
+	// not resolved last-wins as encoding/json would.
+	if err := jsonscan.Valid(data); errors.Is(err, jsonscan.ErrDuplicateKey) {
+		return Aggregate{}, fmt.Errorf("aggregate json: %v: %w", err, spate.ErrInvalid)
 	}
 	var w wire
 	if err := json.Unmarshal(data, &w); err != nil {

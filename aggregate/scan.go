@@ -11,7 +11,8 @@ import (
 // scanEvent reads the fields the fold needs from one event's JSON object,
 // stepping over everything else without decoding it: the fold's hot path,
 // several times faster than encoding/json. Keys match exactly (the
-// canonical JSON is lower case); the last of duplicate keys wins; null is
+// canonical JSON is lower case); an object naming a key twice, at any
+// depth, is not an event (the pipeline's rule, internal/jsonscan); null is
 // the empty string; a non-string value for one of the fields, or input
 // that is not a JSON object, is not an event.
 func scanEvent(b []byte) (event, bool) {
@@ -24,12 +25,16 @@ func scanEvent(b []byte) (event, bool) {
 	if i < len(b) && b[i] == '}' {
 		return e, jsonscan.SkipWS(b, i+1) == len(b)
 	}
+	var keys jsonscan.KeySet
 	for {
 		if i >= len(b) || b[i] != '"' {
 			return e, false
 		}
 		kend, ok := jsonscan.String(b, i)
 		if !ok {
+			return e, false
+		}
+		if !keys.Add(b[i+1 : kend-1]) {
 			return e, false
 		}
 		key := b[i+1 : kend-1]
@@ -45,7 +50,7 @@ func scanEvent(b []byte) (event, bool) {
 			return e, false
 		}
 		i = jsonscan.SkipWS(b, i+1)
-		vend, err := jsonscan.Skip(b, i)
+		vend, err := jsonscan.SkipUnique(b, i)
 		if err != nil {
 			return e, false
 		}

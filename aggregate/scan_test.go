@@ -3,7 +3,10 @@ package aggregate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
+
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 func TestScanEvent(t *testing.T) {
@@ -18,7 +21,9 @@ func TestScanEvent(t *testing.T) {
 		{"escapes", `{"type":"click","content_id":"a\"b\u00e9\ud83d\ude00","image_variant":"x\/y"}`, event{"click", "a\"bé😀", "x/y", ""}, true},
 		{"escaped key", `{"typ\u0065":"click"}`, event{Type: "click"}, true},
 		{"null", `{"type":"click","image_variant":null}`, event{Type: "click"}, true},
-		{"duplicate: last wins", `{"type":"click","type":"impression"}`, event{Type: "impression"}, true},
+		{"duplicate refused", `{"type":"click","type":"impression"}`, event{}, false},
+		{"escaped duplicate refused", `{"type":"click","typ\u0065":"impression"}`, event{}, false},
+		{"nested duplicate refused", `{"type":"click","attrs":{"a":"1","a":"2"}}`, event{}, false},
 		{"case matters", `{"Type":"click"}`, event{}, true},
 		{"empty object", `{}`, event{}, true},
 		{"number for a field", `{"type":1}`, event{}, false},
@@ -41,8 +46,9 @@ func TestScanEvent(t *testing.T) {
 }
 
 // FuzzScanEvent checks the scanner against encoding/json: on valid JSON
-// it must read the same fields a map decode reads, exact keys, last
-// duplicate winning.
+// without duplicate keys it must read the same fields a map decode reads,
+// exact keys; an object with a duplicate key anywhere is refused, as every
+// reader of events refuses it (internal/jsonscan).
 func FuzzScanEvent(f *testing.F) {
 	f.Add(ev("impression", "c1", "a", "web"))
 	f.Add([]byte(`{"type":"click","content_id":"a\"b\u00e9","image_variant":null,"x":[1,{"y":2}]}`))
@@ -51,6 +57,12 @@ func FuzzScanEvent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, ok := scanEvent(data)
 		if !json.Valid(data) {
+			return
+		}
+		if errors.Is(jsonscan.Valid(data), jsonscan.ErrDuplicateKey) {
+			if ok {
+				t.Fatalf("%q: duplicate keys scanned as %+v", data, got)
+			}
 			return
 		}
 		var m map[string]any
@@ -71,43 +83,15 @@ func FuzzScanEvent(f *testing.F) {
 				wantOK = false
 			}
 		}
-		// A map decode keeps the last duplicate; a non-string earlier
-		// duplicate overwritten by a string is still refused by the scanner,
-		// which is stricter there.
 		if ok && (!wantOK || got != want) {
 			t.Fatalf("%q: scanned %+v, json says %+v (ok %v)", data, got, want, wantOK)
 		}
 		// jsonscan refuses nesting deeper than it allows; json does not.
 		deep := bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) > 64
-		if !ok && wantOK && !deep && !hasDuplicateKeys(data) {
+		if !ok && wantOK && !deep {
 			t.Fatalf("%q: scanner refused, json reads %+v", data, want)
 		}
 	})
-}
-
-// hasDuplicateKeys reports whether the top-level object repeats a key.
-func hasDuplicateKeys(data []byte) bool {
-	dec := json.NewDecoder(bytesReader(data))
-	if _, err := dec.Token(); err != nil {
-		return false
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		k, _ := tok.(string)
-		if seen[k] {
-			return true
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return false
-		}
-	}
-	return false
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 // kv is one attrs entry.
@@ -73,6 +74,12 @@ func slow(data []byte, ev *event) (int, error) {
 	n := int(dec.InputOffset())
 	if len(raw) == 0 || raw[0] != '{' {
 		return 0, fmt.Errorf("not a JSON object: %w", spate.ErrInvalid)
+	}
+	// encoding/json would keep the last of duplicate keys; the pipeline
+	// refuses them (internal/jsonscan), and the fast path falls back here
+	// on any duplicate.
+	if err := jsonscan.Valid(raw); err != nil {
+		return 0, fmt.Errorf("event: %w (%w)", err, spate.ErrInvalid)
 	}
 	if err := json.Unmarshal(raw, &ev.Event); err != nil {
 		return 0, fmt.Errorf("event: %w (%w)", err, spate.ErrInvalid)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/jsonscan"
 	"github.com/spate-dev/spate/registry"
 )
 
@@ -106,6 +108,15 @@ func FuzzParse(f *testing.F) {
 		jerr := json.Unmarshal(data, &want)
 		trimmed := bytes.TrimSpace(data)
 		isObject := len(trimmed) > 0 && trimmed[0] == '{'
+		// The pipeline refuses duplicate keys where encoding/json keeps the
+		// last (internal/jsonscan): the first object decides.
+		_, uerr := jsonscan.SkipUnique(data, jsonscan.SkipWS(data, 0))
+		if dup := errors.Is(uerr, jsonscan.ErrDuplicateKey); dup || (err != nil && errors.Is(err, jsonscan.ErrDuplicateKey)) {
+			if !dup || err == nil {
+				t.Fatalf("parse = %v, reference duplicate = %v", err, dup)
+			}
+			return
+		}
 		if err != nil {
 			if jerr == nil && isObject {
 				t.Fatalf("parse failed (%v) where encoding/json succeeded", err)

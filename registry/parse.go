@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -74,6 +75,10 @@ func parseInput(raw []byte, in *input) error {
 	if p.peek() == '}' {
 		p.i++
 	} else {
+		// Keys seen so far: events have a handful, so a linear scan of a
+		// stack array beats a map.
+		var seenBuf [24]string
+		seen := seenBuf[:0]
 		for p.err == nil {
 			p.ws()
 			if p.peek() != '"' {
@@ -91,6 +96,14 @@ func parseInput(raw []byte, in *input) error {
 			}
 			p.i++
 			p.ws()
+			if slices.Contains(seen, key) {
+				// The pipeline's rule (internal/jsonscan): a key named twice
+				// is refused, never resolved first- or last-wins.
+				p.skipValue()
+				p.fail(key, "duplicate key")
+				break
+			}
+			seen = append(seen, key)
 			p.field(key, in)
 			p.ws()
 			if p.peek() == ',' {
@@ -276,7 +289,7 @@ func (p *parser) attrs(in *input) {
 		switch p.peek() {
 		case '"':
 			if v, ok := p.str(); ok {
-				in.Attrs[k] = v
+				p.attr(in, k, v)
 			}
 		case 'n':
 			// encoding/json leaves a map entry for null as the zero value.
@@ -284,7 +297,7 @@ func (p *parser) attrs(in *input) {
 				p.syntax()
 				return
 			}
-			in.Attrs[k] = ""
+			p.attr(in, k, "")
 		default:
 			p.skipValue()
 			p.fail("attrs", "must be an object of strings")
@@ -428,6 +441,15 @@ func (p *parser) hex4() (rune, bool) {
 	}
 	p.i += 4
 	return r, true
+}
+
+// attr sets one attrs entry, refusing a key named twice.
+func (p *parser) attr(in *input, k, v string) {
+	if _, dup := in.Attrs[k]; dup {
+		p.fail("attrs", "duplicate key")
+		return
+	}
+	in.Attrs[k] = v
 }
 
 // skipValue consumes any JSON value, checking its syntax.

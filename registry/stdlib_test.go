@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 // decodeStd is the reference the hand-written parser is held to: the same
@@ -79,7 +81,7 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 		`{"type":"play_start","live":true,"position_ms":-0,"image_variant":"\u00e9\ud83c\udfac\ud800x"}`,
 		`{"page":"a\"b\\c\/d\b\f\n\r\t","type":null,"position":1e2}`,
 		`{"type":"x","attrs":{"a":1}}`, `{"type":"x","extra":[1,{"a":[true,false,null]}]}`, `[]`, `"x"`, `{}`, `{} {}`, `{"a" 1}`,
-		`{"position":12345678901234567890}`, `{"duration_ms":1.0}`, `{"Type":"click"}`,
+		`{"position":12345678901234567890}`, `{"type":"click","type":"impression"}`, `{"attrs":{"a":"1","\u0061":"2"}}`, `{"duration_ms":1.0}`, `{"Type":"click"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -89,6 +91,17 @@ func FuzzDecodeMatchesStdlib(f *testing.F) {
 		}
 		var got input
 		perr := parseInput(raw, &got)
+		if errors.Is(jsonscan.Valid(raw), jsonscan.ErrDuplicateKey) {
+			// encoding/json keeps the last of duplicate keys; the pipeline
+			// refuses them (internal/jsonscan), naming the key.
+			if perr == nil {
+				t.Fatalf("parser accepted duplicate keys in %q", raw)
+			}
+			if _, serr := decodeStd(raw); serr == nil && !strings.Contains(perr.Error(), "duplicate key") {
+				t.Fatalf("parser = %v for %q, want the duplicate key named", perr, raw)
+			}
+			return
+		}
 		want, serr := decodeStd(raw)
 		if serr != nil && perr == nil {
 			t.Fatalf("parser accepted what encoding/json rejects (%v): %q", serr, raw)

@@ -3,10 +3,12 @@ package router
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 // canonicalPrefix is how spate.Event.AppendJSON starts every event: the type
@@ -19,16 +21,17 @@ type decoder struct {
 	types map[string]string
 }
 
-// decode checks that data is exactly one JSON object whose first "type" key
-// is a string the registry knows. It returns the type and the event's bytes
+// decode checks that data is exactly one JSON object, naming no key twice
+// at any depth (the pipeline's rule, internal/jsonscan), whose "type" is a
+// string the registry knows. It returns the type and the event's bytes
 // to forward: data itself when it has no newline (as AppendJSON writes it),
 // else a compacted copy, since packed records are newline-delimited.
 // Errors wrap spate.ErrInvalid (undecodable) or spate.ErrUnknownType.
 func (d *decoder) decode(data []byte) (string, []byte, error) {
 	if rest, ok := bytes.CutPrefix(data, []byte(canonicalPrefix)); ok {
 		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
-			if !json.Valid(data) {
-				return "", nil, fmt.Errorf("malformed JSON: %w", spate.ErrInvalid)
+			if err := valid(data); err != nil {
+				return "", nil, err
 			}
 			typ, ok := d.types[string(rest[:end])]
 			if !ok {
@@ -46,8 +49,8 @@ func (d *decoder) decode(data []byte) (string, []byte, error) {
 // decodeSlow handles JSON that is not in canonical form: other key order,
 // whitespace, escapes in the type.
 func (d *decoder) decodeSlow(data []byte) (string, []byte, error) {
-	if !json.Valid(data) {
-		return "", nil, fmt.Errorf("malformed JSON: %w", spate.ErrInvalid)
+	if err := valid(data); err != nil {
+		return "", nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -83,6 +86,17 @@ func (d *decoder) decodeSlow(data []byte) (string, []byte, error) {
 		return "", nil, fmt.Errorf("malformed JSON: %w", spate.ErrInvalid)
 	}
 	return "", nil, fmt.Errorf("no type: %w", spate.ErrInvalid)
+}
+
+// valid checks data's syntax and keys.
+func valid(data []byte) error {
+	switch err := jsonscan.Valid(data); {
+	case errors.Is(err, jsonscan.ErrDuplicateKey):
+		return fmt.Errorf("duplicate key: %w", spate.ErrInvalid)
+	case err != nil:
+		return fmt.Errorf("malformed JSON: %w", spate.ErrInvalid)
+	}
+	return nil
 }
 
 // compact returns valid JSON data without insignificant whitespace.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/jsonscan"
 	"github.com/spate-dev/spate/registry"
 )
 
@@ -36,7 +37,9 @@ func TestDecode(t *testing.T) {
 		{name: "other key order", in: `{"platform":"web","type":"page_view","page":"/"}`, typ: "page_view", out: `{"platform":"web","type":"page_view","page":"/"}`},
 		{name: "whitespace and newlines compacted", in: "{\n  \"type\" : \"play_end\",\n  \"reason\": \"a b\"\n}\n", typ: "play_end", out: `{"type":"play_end","reason":"a b"}`},
 		{name: "escaped type", in: `{"type":"cl\u0069ck"}`, typ: "click", out: `{"type":"cl\u0069ck"}`},
-		{name: "first type key wins", in: `{"type":"click","type":"nope"}`, typ: "click", sameData: true},
+		{name: "duplicate type refused", in: `{"type":"click","type":"impression"}`, err: spate.ErrInvalid},
+		{name: "duplicate slow path refused", in: `{"a":1,"type":"click","typ\u0065":"impression"}`, err: spate.ErrInvalid},
+		{name: "nested duplicate refused", in: `{"type":"click","attrs":{"k":"1","k":"2"}}`, err: spate.ErrInvalid},
 		{name: "unknown type", in: `{"type":"purchase"}`, err: spate.ErrUnknownType},
 		{name: "unknown type slow path", in: `{"a":1,"type":"purchase"}`, err: spate.ErrUnknownType},
 		{name: "empty type", in: `{"type":""}`, err: spate.ErrUnknownType},
@@ -88,7 +91,7 @@ func TestDecodeCanonicalDoesNotCopy(t *testing.T) {
 
 // FuzzDecode checks what packing relies on: whatever decode accepts is one
 // compact JSON object without a newline, of a type the registry knows, and
-// the same object as its input.
+// the same object as its input, and that input names no key twice.
 func FuzzDecode(f *testing.F) {
 	pos := int64(1)
 	for _, e := range []*spate.Event{
@@ -102,6 +105,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"type":"cl\u0069ck"}`))
 	f.Add([]byte(`{"type":"click","x":[1,{"y":null}]}`))
 	f.Add([]byte(`Hello World`))
+	f.Add([]byte(`{"type":"click","type":"impression"}`))
 	d := testDecoder()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		typ, out, err := d.decode(data)
@@ -113,6 +117,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if d.types[typ] != typ {
 			t.Fatalf("type %q not in the registry", typ)
+		}
+		if jsonscan.Valid(data) != nil {
+			t.Fatalf("accepted %q, which jsonscan refuses (duplicate keys or syntax)", data)
 		}
 		if !json.Valid(out) || bytes.IndexByte(out, '\n') >= 0 || len(out) == 0 || out[0] != '{' {
 			t.Fatalf("output %q is not one compact object", out)
