@@ -183,9 +183,11 @@ func TestAggregatesThroughKinesisToRewards(t *testing.T) {
 		t.Fatal(err)
 	}
 	// MaxElapsed so short that the first delivery gives up and the batch
-	// item failure path is taken.
+	// item failure path is taken. The sender's clock is the fixture's: its
+	// window has just ended, so MaxAge is far off on any day the suite runs.
 	sender, err := reward.New([]reward.Endpoint{{Model: "thumbnails", Rewarder: client}},
-		reward.Config{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxElapsed: time.Nanosecond})
+		reward.Config{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxElapsed: time.Nanosecond,
+			Now: func() time.Time { return aggWindowStart.Add(2 * time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/registry"
 )
 
@@ -49,7 +50,8 @@ type Config struct {
 	APIKeys map[string]string
 	// Ready reports whether a sink can accept events; nil means always.
 	Ready func() bool
-	// Now is the clock (default time.Now).
+	// Now stamps received_at and bounds occurred_at; nil is the wall clock
+	// (internal/clock).
 	Now func() time.Time
 }
 
@@ -83,9 +85,7 @@ func New(reg *registry.Registry, producer Producer, cfg Config, log *slog.Logger
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	s := &Server{
 		reg: reg, producer: producer, cfg: cfg, log: log, stats: newStats(reg),
 		inflight: make(chan struct{}, cfg.MaxInFlight),

@@ -34,6 +34,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/registry"
 	"github.com/spate-dev/spate/router"
 )
@@ -51,8 +52,8 @@ type Config struct {
 	// RowGroupRows bounds a row group (default 131,072 rows); the writer
 	// holds one row group per open file in memory.
 	RowGroupRows int64
-	// Now is the clock that decides partitions and flushes (default
-	// time.Now).
+	// Now is the clock that decides partitions and flushes; nil is the wall
+	// clock (internal/clock).
 	Now func() time.Time
 }
 
@@ -109,9 +110,7 @@ func Open(reg *registry.Registry, cfg Config, log *slog.Logger) (*Lake, error) {
 	if cfg.RowGroupRows <= 0 {
 		cfg.RowGroupRows = 128 << 10
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // Config holds the stream's knobs; zero values take the documented defaults.
@@ -30,7 +31,8 @@ type Config struct {
 	// consumer, across shards (default 200,000). Beyond it Put fails the
 	// excess records with spate.ErrThrottled, as a full Kinesis shard would.
 	MaxRecords int
-	// Now is the clock for arrival timestamps (default time.Now).
+	// Now is the clock for arrival timestamps; nil is the wall clock
+	// (internal/clock).
 	Now func() time.Time
 }
 
@@ -66,9 +68,7 @@ func New(cfg Config) *Stream {
 	if cfg.MaxRecords <= 0 {
 		cfg.MaxRecords = 200_000
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	s := &Stream{cfg: cfg}
 	space := new(big.Int).Lsh(big.NewInt(1), 128)
 	for i := range cfg.Shards {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/aggregate"
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // Endpoint is one reward API of one model.
@@ -53,7 +54,9 @@ type Config struct {
 	// DeadLetters receives what is given up on. Nil logs the letter and
 	// drops it.
 	DeadLetters DeadLetterer
-	// Now is the clock for MaxAge (default time.Now).
+	// Now is the clock MaxAge and dead letters' At are measured with; nil
+	// is the wall clock (internal/clock). A caller with its own clock (local
+	// mode, tests) must pass it.
 	Now func() time.Time
 	// Log receives one line per dead letter and breaker change (default:
 	// discard). Never payloads: ids, models, endpoints and reasons.
@@ -79,9 +82,7 @@ func (c Config) withDefaults() Config {
 	if c.BreakerOpen <= 0 {
 		c.BreakerOpen = 30 * time.Second
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	c.Now = clock.Or(c.Now)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}

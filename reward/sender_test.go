@@ -73,8 +73,17 @@ func (l *letters) DeadLetter(_ context.Context, x Letter) error {
 	return nil
 }
 
+// newSender builds a Sender for the fixtures. Without a Now of the test's
+// own, its clock starts just after the fixture window ends and moves with
+// the (synctest or real) clock: MaxAge is then measured from the fixtures,
+// never from the day the suite happens to run on, nor from synctest's
+// epoch in 2000, which lies before the window and hides expiry altogether.
 func newSender(t *testing.T, cfg Config, eps ...Endpoint) *Sender {
 	t.Helper()
+	if cfg.Now == nil {
+		start := time.Now()
+		cfg.Now = func() time.Time { return winStart.Add(2 * time.Minute).Add(time.Since(start)) }
+	}
 	s, err := New(eps, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/reward"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	// its own transport, so one slow API cannot exhaust another's
 	// connections).
 	HTTP *http.Client
+	// Now reads a Retry-After given as an HTTP date; nil is the wall clock
+	// (internal/clock).
+	Now func() time.Time
 }
 
 // Client posts rewards to one URL.
@@ -52,6 +56,7 @@ func New(rawURL string, cfg Config) (*Client, error) {
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	cfg.Now = clock.Or(cfg.Now)
 	return &Client{url: rawURL, cfg: cfg}, nil
 }
 
@@ -97,7 +102,7 @@ func (c *Client) Reward(ctx context.Context, key string, req reward.Request) err
 	return fmt.Errorf("reward post %s: %w", c.url, &reward.StatusError{
 		Status:     resp.StatusCode,
 		Reason:     reason(head),
-		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()),
 	})
 }
 

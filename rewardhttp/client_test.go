@@ -19,6 +19,14 @@ import (
 
 var w0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// clockFrom is a clock that reads at when called first and then moves with
+// real time: fixture windows stay young however long after their date the
+// suite runs, while backoff and MaxElapsed keep real durations.
+func clockFrom(at time.Time) func() time.Time {
+	start := time.Now()
+	return func() time.Time { return at.Add(time.Since(start)) }
+}
+
 func sampleRequest() reward.Request {
 	return reward.Request{Model: "thumbnails", WindowStart: w0, WindowEnd: w0.Add(time.Minute),
 		Rewards: []reward.Reward{{ContentID: "c1", ImageVariant: "a", Platform: "web", Impressions: 3, Clicks: 1}}}
@@ -192,6 +200,9 @@ func TestFailingTimingOutRecoveringAPICountsEachAggregateOnce(t *testing.T) {
 	sender, err := reward.New([]reward.Endpoint{{Model: "thumbnails", Name: srv.URL, Rewarder: client}}, reward.Config{
 		InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, MaxElapsed: 20 * time.Second,
 		BreakerFailures: 3, BreakerOpen: 20 * time.Millisecond,
+		// The last fixture window has just closed: every aggregate is well
+		// inside MaxAge, so each failure is retried, never expired.
+		Now: clockFrom(w0.Add(13 * time.Minute)),
 	})
 	if err != nil {
 		t.Fatal(err)

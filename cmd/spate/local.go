@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/memstream"
 )
 
@@ -21,6 +22,10 @@ type localConfig struct {
 	Window        time.Duration
 	RewardURLs    []string
 	Shards        int
+	// Now is local mode's one clock: the stream, the lake's partitions,
+	// ingest's received_at, window closes and the reward sender's MaxAge
+	// all read it.
+	Now func() time.Time
 }
 
 type stringList []string
@@ -63,7 +68,8 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	stream := memstream.New(memstream.Config{Shards: cfg.Shards})
+	cfg.Now = clock.Or(env.now)
+	stream := memstream.New(memstream.Config{Shards: cfg.Shards, Now: cfg.Now})
 	mux := chi.NewRouter()
 	var stages []stage
 	lakeStop, err := startLake(ctx, cfg, stream, env.log)

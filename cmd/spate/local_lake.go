@@ -19,7 +19,7 @@ import (
 // func, called once the stream has drained, writes out the open files.
 func startLake(ctx context.Context, cfg localConfig, stream *memstream.Stream, log *slog.Logger) (func(context.Context) error, error) {
 	reg := registry.New(registry.Limits{})
-	lk, err := lake.Open(reg, lake.Config{Dir: filepath.Join(cfg.DataDir, "lake"), FlushInterval: cfg.FlushInterval}, log.With("stage", "lake"))
+	lk, err := lake.Open(reg, lake.Config{Dir: filepath.Join(cfg.DataDir, "lake"), FlushInterval: cfg.FlushInterval, Now: cfg.Now}, log.With("stage", "lake"))
 	if err != nil {
 		return nil, err
 	}

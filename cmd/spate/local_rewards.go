@@ -15,6 +15,7 @@ import (
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/aggregate"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/memstream"
 	"github.com/spate-dev/spate/reward"
 	"github.com/spate-dev/spate/rewarddemo"
@@ -32,7 +33,7 @@ const localModel = "thumbnails"
 // the open windows and delivers them before returning.
 func startRewards(ctx context.Context, cfg localConfig, stream *memstream.Stream, mux chi.Router, log *slog.Logger) (func(context.Context) error, error) {
 	log = log.With("stage", "rewards")
-	rewarders, err := localRewarders(cfg.RewardURLs, mux)
+	rewarders, err := localRewarders(cfg.RewardURLs, mux, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +42,7 @@ func startRewards(ctx context.Context, cfg localConfig, stream *memstream.Stream
 	lr, err := newLocalRewards(localRewardsConfig{
 		Window:    cfg.Window,
 		Rewarders: rewarders,
-		Now:       time.Now,
+		Now:       cfg.Now,
 		Tick:      ticker.C,
 		Log:       log,
 	})
@@ -63,10 +64,10 @@ func startRewards(ctx context.Context, cfg localConfig, stream *memstream.Stream
 // receiver registered on mux. The demo is called in process, through the
 // same HTTP client code, so the stop func can still deliver once the HTTP
 // server has shut down.
-func localRewarders(urls []string, mux chi.Router) ([]reward.Endpoint, error) {
+func localRewarders(urls []string, mux chi.Router, now func() time.Time) ([]reward.Endpoint, error) {
 	var out []reward.Endpoint
 	for _, u := range urls {
-		c, err := rewardhttp.New(u, rewardhttp.Config{})
+		c, err := rewardhttp.New(u, rewardhttp.Config{Now: now})
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +79,7 @@ func localRewarders(urls []string, mux chi.Router) ([]reward.Endpoint, error) {
 	rc := rewarddemo.New(rewarddemo.Config{})
 	rc.Register(mux)
 	const demoURL = "http://spate-local/v1/rewards"
-	c, err := rewardhttp.New(demoURL, rewardhttp.Config{HTTP: &http.Client{Transport: inProcess{rc.Routes()}}})
+	c, err := rewardhttp.New(demoURL, rewardhttp.Config{HTTP: &http.Client{Transport: inProcess{rc.Routes()}}, Now: now})
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +125,9 @@ func (w *memResponse) Write(b []byte) (int, error) {
 type localRewardsConfig struct {
 	Window    time.Duration
 	Rewarders []reward.Endpoint
-	// Now stamps window closes; Tick drives them (nil: only stop closes).
+	// Now stamps window closes and is the reward sender's clock for MaxAge
+	// (unless Sender.Now overrides it); nil is the wall clock. Tick drives
+	// closes (nil: only stop closes).
 	Now  func() time.Time
 	Tick <-chan time.Time
 	// Sender overrides the reward.Sender's defaults (tests).
@@ -160,8 +163,14 @@ func newLocalRewards(cfg localRewardsConfig) (*localRewards, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Now = clock.Or(cfg.Now)
 	sc := cfg.Sender
 	sc.Log = cfg.Log
+	if sc.Now == nil {
+		// One clock for window closes and their expiry: with the wall
+		// clock here, a fake local clock would never reach MaxAge.
+		sc.Now = cfg.Now
+	}
 	sender, err := reward.New(cfg.Rewarders, sc)
 	if err != nil {
 		return nil, err

@@ -91,7 +91,7 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func TestLocalRewardsClosesWindowsByTheClock(t *testing.T) {
 	clock := &rewardsClock{t: rewardsT0}
 	mux := chi.NewRouter()
-	eps, err := localRewarders(nil, mux)
+	eps, err := localRewarders(nil, mux, clock.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestLocalRewardsThroughTheStream(t *testing.T) {
 	ingestLike := chi.NewRouter()
 	ingestLike.Post("/v1/events", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
 	mux.Mount("/", ingestLike)
-	eps, err := localRewarders(nil, mux)
+	eps, err := localRewarders(nil, mux, clock.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +220,11 @@ func TestLocalRewardsToRewardURLs(t *testing.T) {
 	}))
 	defer srv.Close()
 	mux := chi.NewRouter()
-	eps, err := localRewarders([]string{srv.URL + "/v1/rewards"}, mux)
+	clock := &rewardsClock{t: rewardsT0}
+	eps, err := localRewarders([]string{srv.URL + "/v1/rewards"}, mux, clock.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &rewardsClock{t: rewardsT0}
 	lr, err := newLocalRewards(localRewardsConfig{Window: time.Minute, Rewarders: eps, Now: clock.now, Log: quietLog(),
 		Sender: reward.Config{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}})
 	if err != nil {
@@ -252,11 +252,11 @@ func TestLocalRewardsStopIsBoundedByItsContext(t *testing.T) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	eps, err := localRewarders([]string{srv.URL}, chi.NewRouter())
+	clock := &rewardsClock{t: rewardsT0}
+	eps, err := localRewarders([]string{srv.URL}, chi.NewRouter(), clock.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &rewardsClock{t: rewardsT0}
 	lr, err := newLocalRewards(localRewardsConfig{Window: time.Minute, Rewarders: eps, Now: clock.now, Log: quietLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +269,54 @@ func TestLocalRewardsStopIsBoundedByItsContext(t *testing.T) {
 	err = lr.stop(ctx)
 	if err == nil || !strings.Contains(err.Error(), "1 aggregates not delivered") {
 		t.Errorf("stop = %v, want one undelivered aggregate reported", err)
+	}
+}
+
+// TestLocalRewardsMaxAgeReadsTheLocalClock: the reward sender measures an
+// aggregate's age with local mode's clock, not the machine's, so the same
+// window is retried while that clock says it is young and given up on once
+// it says it is older than MaxAge — whatever day the suite runs.
+func TestLocalRewardsMaxAgeReadsTheLocalClock(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		now     time.Time
+		expired bool
+	}{
+		{"young window is retried", rewardsT0.Add(2 * time.Minute), false},
+		{"old window is given up on", rewardsT0.Add(3 * time.Hour), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+			}))
+			defer srv.Close()
+			clock := &rewardsClock{t: tc.now}
+			eps, err := localRewarders([]string{srv.URL}, chi.NewRouter(), clock.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lr, err := newLocalRewards(localRewardsConfig{Window: time.Minute, Rewarders: eps, Now: clock.now, Log: quietLog(),
+				Sender: reward.Config{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxElapsed: 20 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rewardsEvent("impression", "c1", "a", "s")
+			r.ShardID, r.SequenceNumber, r.ArrivedAt = "shardId-000000000000", "1", rewardsT0
+			lr.handle(t.Context(), []spate.Record{r})
+			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			defer cancel()
+			err = lr.stop(ctx)
+			st := lr.sender.Stats()
+			if tc.expired {
+				if err != nil || st.Expired != 1 {
+					t.Errorf("stop = %v, stats %+v; want the aggregate expired by the local clock", err, st)
+				}
+				return
+			}
+			if err == nil || st.Expired != 0 {
+				t.Errorf("stop = %v, stats %+v; want the young aggregate still retried, not expired", err, st)
+			}
+		})
 	}
 }
 

@@ -20,7 +20,7 @@ func serveLocal(ctx context.Context, env *environment, cfg localConfig, stream *
 	// The in-process stream throttles when its consumers fall behind, as a
 	// full shard would: the same bounded retries apply, then 503.
 	sink := batch.Retry(stream, batch.RetryConfig{MaxAttempts: 6})
-	f, err := newFront(frontConfig{Addr: cfg.Addr, DrainTimeout: 30 * time.Second, AckMode: "durable"}, sink, env.log)
+	f, err := newFront(frontConfig{Addr: cfg.Addr, DrainTimeout: 30 * time.Second, AckMode: "durable", HTTP: ingest.Config{Now: cfg.Now}}, sink, env.log)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 type command struct {
@@ -25,6 +28,9 @@ type environment struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	log            *slog.Logger
+	// now is the clock every component is given; nil is the wall clock
+	// (internal/clock), which SPATE_CLOCK_SHIFT moves for tests.
+	now func() time.Time
 }
 
 func commands() []command {
@@ -45,6 +51,7 @@ func main() {
 		stdout: os.Stdout,
 		stderr: os.Stderr,
 		getenv: os.Getenv,
+		now:    clock.Wall(),
 		log:    slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("SPATE_LOG_LEVEL"))})),
 	}
 	if err := run(ctx, env, os.Args[1:]); err != nil {

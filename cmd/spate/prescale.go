@@ -19,6 +19,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/spate-dev/spate/appscaling"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/plan"
 )
@@ -74,7 +75,7 @@ func prescale(ctx context.Context, env *environment, args []string, clients clie
 	if *cluster == "" && *stream == "" && *tfvars == "" {
 		return errors.New("prescale: nothing to do: give --cluster and --service, --stream, and/or --tfvars")
 	}
-	now := time.Now().UTC()
+	now := clock.Or(env.now)().UTC()
 	if *nowFlag != "" {
 		t, err := time.Parse(time.RFC3339, *nowFlag)
 		if err != nil {
