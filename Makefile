@@ -7,7 +7,7 @@ LAMBDA_ARCH ?= arm64
 # Reproducible binaries: no VCS stamp or local paths, fixed build id.
 GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 
-.PHONY: all build test unit emulators fuzz bench lambdas tf-fmt tf-validate loadtest-check clean
+.PHONY: all build test test-clock-shift unit emulators fuzz bench lambdas tf-fmt tf-validate loadtest-check clean
 
 all: build
 
@@ -20,14 +20,28 @@ emulators/node_modules/.installed: emulators/package.json emulators/package-lock
 	cd emulators && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## test: everything CI runs, emulators included
+## test: everything CI runs, emulators included. Every step runs even after
+## one fails, so a Go failure does not hide a terraform or k6 one; the target
+## fails at the end, naming each failed step.
+CLOCK_SHIFT ?= 8760h
 test: emulators
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
-	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
-	elif [ "$$CI" = true ]; then echo "CI=true and terraform is not installed" >&2; exit 1; \
-	else echo "terraform not installed: skipped terraform fmt -check (CI runs it)" >&2; fi
-	@if [ -f loadtest/check.js ]; then node loadtest/check.js; fi
+	@failed=""; \
+	run() { name=$$1; shift; echo "== $$name"; if ! "$$@"; then failed="$$failed\n  $$name"; fi; }; \
+	run "go vet" $(GO) vet ./...; \
+	run "go test -race" $(GO) test -race -count=1 -timeout 20m ./...; \
+	run "go test, clock $(CLOCK_SHIFT) ahead" env SPATE_CLOCK_SHIFT=$(CLOCK_SHIFT) $(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e /internal/faulttest -e /internal/deploytest); \
+	if command -v terraform >/dev/null; then run "terraform fmt -check" terraform fmt -check -recursive terraform; \
+	elif [ "$$CI" = true ]; then echo "CI=true and terraform is not installed" >&2; failed="$$failed\n  terraform fmt -check (terraform missing)"; \
+	else echo "terraform not installed: skipped terraform fmt -check (CI runs it)" >&2; fi; \
+	if [ -f loadtest/check.js ]; then run "k6 script check" node loadtest/check.js; \
+	else echo "loadtest/check.js is missing" >&2; failed="$$failed\n  k6 script check (loadtest/check.js missing)"; fi; \
+	if [ -n "$$failed" ]; then printf "make test failed:$$failed\n" >&2; exit 1; fi; \
+	echo "make test: all steps passed"
+
+## test-clock-shift: the suite with every component's wall clock moved
+## (SPATE_CLOCK_SHIFT, internal/clock), e.g. CLOCK_SHIFT=-8760h
+test-clock-shift: emulators
+	SPATE_CLOCK_SHIFT=$(CLOCK_SHIFT) $(GO) test -race -count=1 -timeout 20m ./...
 
 unit:
 	$(GO) test -race -count=1 -short ./...
@@ -52,7 +66,7 @@ bench:
 LAMBDAS := router aggregator reward
 lambdas:
 	@set -e; mkdir -p dist; for fn in $(LAMBDAS); do \
-	  if [ ! -f cmd/spate-$$fn/main.go ]; then echo "lambdas: cmd/spate-$$fn does not exist yet, skipped" >&2; continue; fi; \
+	  if [ ! -f cmd/spate-$$fn/main.go ]; then echo "lambdas: cmd/spate-$$fn/main.go is missing" >&2; exit 1; fi; \
 	  rm -rf dist/$$fn && mkdir -p dist/$$fn; \
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o dist/$$fn/bootstrap ./cmd/spate-$$fn; \
 	  $(GO) run ./tools/lambdazip -o dist/$$fn.zip dist/$$fn/bootstrap; \

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	wallclock "github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/registry"
 )
 
@@ -64,12 +65,14 @@ type clock interface {
 	After(t time.Time) (<-chan time.Time, func())
 }
 
-type realClock struct{}
+// realClock is the wall clock of internal/clock (which SPATE_CLOCK_SHIFT
+// moves in tests, as it moves the ingest service's).
+type realClock struct{ now func() time.Time }
 
-func (realClock) Now() time.Time { return time.Now() }
+func (c realClock) Now() time.Time { return c.now() }
 
-func (realClock) After(t time.Time) (<-chan time.Time, func()) {
-	tm := time.NewTimer(time.Until(t))
+func (c realClock) After(t time.Time) (<-chan time.Time, func()) {
+	tm := time.NewTimer(t.Sub(c.now()))
 	return tm.C, func() { tm.Stop() }
 }
 
@@ -129,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg.Registry = registry.New(registry.Limits{})
 	}
 	if cfg.clock == nil {
-		cfg.clock = realClock{}
+		cfg.clock = realClock{now: wallclock.Wall()}
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: &http.Transport{

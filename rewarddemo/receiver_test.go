@@ -187,7 +187,10 @@ func TestChooseIsReproducibleWithASeed(t *testing.T) {
 			reward.Reward{ContentID: "c", ImageVariant: "b", Impressions: 10, Clicks: 3}))
 		var b strings.Builder
 		for range 50 {
-			ch, _ := rc.Choose("m", "c", "")
+			ch, ok := rc.Choose("m", "c", "")
+			if !ok || (ch.ImageVariant != "a" && ch.ImageVariant != "b") {
+				t.Fatalf("Choose = %+v, %v; want one of the two variants", ch, ok)
+			}
 			b.WriteString(ch.ImageVariant)
 		}
 		return b.String()
