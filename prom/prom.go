@@ -14,6 +14,7 @@ import (
 
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/sqs"
 )
 
@@ -25,6 +26,9 @@ type Sources struct {
 	CircuitOpen func() bool
 	// Redrive is the background DLQ redrive's counters.
 	Redrive func() sqs.RedriveStats
+	// Kinesis is the Kinesis sink's counters: events and the records
+	// carrying them.
+	Kinesis func() kinesis.SinkStats
 }
 
 // Metrics holds the registry and the instruments adapters observe into.
@@ -86,13 +90,18 @@ var (
 	descCircuit  = prometheus.NewDesc("spate_kinesis_circuit_open", "1 while the Kinesis circuit breaker is open.", nil, nil)
 	descRedriveM = prometheus.NewDesc("spate_redrive_messages_total", "DLQ messages handled by the background redrive, by outcome.", []string{"outcome"}, nil)
 	descRedriveR = prometheus.NewDesc("spate_redrive_records_total", "Records the background redrive put back into Kinesis.", nil, nil)
+	descKEvents  = prometheus.NewDesc("spate_kinesis_events_total", "Events in the Kinesis records written (divide by spate_kinesis_written_records_total for events per record).", nil, nil)
+	descKRecords = prometheus.NewDesc("spate_kinesis_written_records_total", "Kinesis records written, aggregated or not.", nil, nil)
+	descKBytes   = prometheus.NewDesc("spate_kinesis_written_bytes_total", "Partition key and data bytes of the Kinesis records written.", nil, nil)
+	descKCalls   = prometheus.NewDesc("spate_kinesis_put_calls_total", "PutRecords calls made.", nil, nil)
+	descKUnexp   = prometheus.NewDesc("spate_kinesis_unexpected_shard_total", "Records that landed on another shard than the shard map predicted (each refreshes the map).", nil, nil)
 )
 
 // snapshots is a collector over the Sources; descriptions are constant.
 type snapshots struct{ src Sources }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR} {
+	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp} {
 		ch <- d
 	}
 }
@@ -131,6 +140,14 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(descRedriveM, st.Requeued, "requeued")
 		counter(descRedriveM, st.Poison, "poison")
 		counter(descRedriveR, st.Records)
+	}
+	if s.src.Kinesis != nil {
+		st := s.src.Kinesis()
+		counter(descKEvents, st.Events)
+		counter(descKRecords, st.Records)
+		counter(descKBytes, st.Bytes)
+		counter(descKCalls, st.Calls)
+		counter(descKUnexp, st.Unexpected)
 	}
 	if s.src.CircuitOpen != nil {
 		v := int64(0)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/prom"
 	"github.com/spate-dev/spate/sqs"
 )
@@ -33,6 +34,7 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		},
 		CircuitOpen: func() bool { return open },
 		Redrive:     func() sqs.RedriveStats { return sqs.RedriveStats{Redriven: 4, Poison: 1, Records: 1234} },
+		Kinesis:     func() kinesis.SinkStats { return kinesis.SinkStats{Calls: 3, Records: 40, Events: 720, Bytes: 900_000, Unexpected: 2} },
 	})
 	m.ObserveKinesisPut(30*time.Millisecond, 500, 20)
 	m.ObserveDLQ(20, 0)
@@ -56,6 +58,11 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		`spate_redrive_messages_total{outcome="redriven"} 4`,
 		`spate_redrive_messages_total{outcome="poison"} 1`,
 		`spate_redrive_records_total 1234`,
+		`spate_kinesis_events_total 720`,
+		`spate_kinesis_written_records_total 40`,
+		`spate_kinesis_written_bytes_total 900000`,
+		`spate_kinesis_put_calls_total 3`,
+		`spate_kinesis_unexpected_shard_total 2`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

@@ -33,6 +33,9 @@ type ingestConfig struct {
 	redrive     bool
 	redriveRate int
 	redriveWait time.Duration
+	aggregate   bool
+	aggBytes    int
+	shardEvery  time.Duration
 }
 
 func ingestEnv(c *ingestConfig) []envVar {
@@ -59,6 +62,9 @@ func ingestEnv(c *ingestConfig) []envVar {
 		{"SPATE_REDRIVE", "true", "redrive the DLQ into Kinesis in the background while Kinesis is healthy", boolVar(&c.redrive)},
 		{"SPATE_REDRIVE_RATE", "2000", "records per second the background redrive puts at most", intVar(&c.redriveRate)},
 		{"SPATE_REDRIVE_WAIT", "20s", "long poll of the background redrive's DLQ receives (at most 20s)", durationVar(&c.redriveWait)},
+		{"SPATE_KINESIS_AGGREGATION", "true", "pack events into KPL aggregated records per shard; false: one record per event", boolVar(&c.aggregate)},
+		{"SPATE_KINESIS_RECORD_BYTES", "25600", "most bytes of one aggregated record (25 KiB: one PUT payload unit; at most 1048576)", intVar(&c.aggBytes)},
+		{"SPATE_SHARD_REFRESH", "1m", "how often the shard map is re-read with ListShards (also at once when a put lands on an unexpected shard)", durationVar(&c.shardEvery)},
 	}
 }
 
@@ -80,6 +86,9 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	}
 	if c.stream == "" {
 		return errors.New("SPATE_STREAM is required")
+	}
+	if c.aggBytes > kinesis.MaxRecordBytes || c.aggBytes < 1024 {
+		return fmt.Errorf("SPATE_KINESIS_RECORD_BYTES: %d: want 1024 to %d", c.aggBytes, kinesis.MaxRecordBytes)
 	}
 	keys, err := parseKeys(c.apiKeys)
 	if err != nil {
@@ -114,9 +123,16 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 			return redriveStats()
 		}
 	}
+	var kSink *kinesis.Sink
+	src.Kinesis = func() kinesis.SinkStats { return kSink.Stats() }
 	metrics := prom.New(src)
 
-	kSink := kinesis.NewSink(kin, c.stream, kinesis.SinkConfig{Observe: metrics.ObserveKinesisPut})
+	kSink = kinesis.NewSink(kin, c.stream, kinesisSinkConfig(kin, c, metrics.ObserveKinesisPut))
+	if c.aggregate && c.front.Producer.Policy.Count == 0 {
+		// Batches count events, and the sink packs them into records:
+		// 500 events is no longer PutRecords' limit.
+		c.front.Producer.Policy.Count = aggregatedBatchEvents
+	}
 	breaker = batch.NewBreaker(batch.Retry(kSink, batch.RetryConfig{MaxAttempts: c.putAttempts}), batch.BreakerConfig{
 		Name: "kinesis", OpenFor: c.breakerOpen,
 		OnStateChange: func(name string, from, to gobreaker.State) {
@@ -149,6 +165,21 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	r.Method(http.MethodGet, "/metrics", metrics.Handler())
 	env.log.Info("ingest starting", "stream", c.stream, "dlq", c.dlqURL != "", "ack_mode", c.front.AckMode)
 	return f.serve(ctx, r)
+}
+
+// aggregatedBatchEvents is the producer's batch size in events with
+// aggregation on; bytes (5 MiB) and the linger usually cut first.
+const aggregatedBatchEvents = 5000
+
+// kinesisSinkConfig is the Kinesis sink of c: aggregating, with a shard map
+// of the stream, unless SPATE_KINESIS_AGGREGATION is false.
+func kinesisSinkConfig(kin kinesis.ShardLister, c ingestConfig, observe func(time.Duration, int, int)) kinesis.SinkConfig {
+	cfg := kinesis.SinkConfig{Observe: observe}
+	if c.aggregate {
+		cfg.Shards = kinesis.NewShardMap(kin, c.stream, c.shardEvery, nil)
+		cfg.AggregateBytes = c.aggBytes
+	}
+	return cfg
 }
 
 // observedDLQ counts what reaches the dead-letter queue.

@@ -24,6 +24,7 @@ type redriveFlags struct {
 	rate                  float64
 	maxMessages           int
 	dryRun, follow        bool
+	aggregate             bool
 	wait, visibility      time.Duration
 	progress              time.Duration
 }
@@ -55,6 +56,7 @@ Flags:`)
 	fs.DurationVar(&f.visibility, "visibility", 0, "how long a received message is hidden from others (0: the queue's own; 5m in a dry run)")
 	fs.DurationVar(&f.progress, "progress", 5*time.Second, "interval of progress lines on stderr (0: none)")
 	fs.StringVar(&f.format, "format", "table", "summary format: table or json")
+	fs.BoolVar(&f.aggregate, "aggregate", true, "pack the events into KPL aggregated records per shard, as ingest does")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -90,7 +92,12 @@ func runRedrive(ctx context.Context, env *environment, args []string) error {
 	if f.wait == 0 {
 		f.wait = -1 // the Redriver's zero is its default long poll
 	}
-	sink := kinesis.NewSink(awskinesis.NewFromConfig(awsCfg), f.stream, kinesis.SinkConfig{})
+	kin := awskinesis.NewFromConfig(awsCfg)
+	kcfg := kinesis.SinkConfig{}
+	if f.aggregate {
+		kcfg.Shards = kinesis.NewShardMap(kin, f.stream, 0, nil)
+	}
+	sink := kinesis.NewSink(kin, f.stream, kcfg)
 	r, err := sqs.NewRedriver(awssqs.NewFromConfig(awsCfg), f.queue, sink, sqs.RedriveConfig{
 		WaitTime:          f.wait,
 		VisibilityTimeout: f.visibility,

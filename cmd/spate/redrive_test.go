@@ -113,7 +113,12 @@ func TestRedriveCommand(t *testing.T) {
 	}
 	got, err := faulttest.ReadStream(ctx, kc, stream)
 	if err != nil || len(got) != len(recs) {
-		t.Fatalf("stream holds %d records (%v), want %d", len(got), err, len(recs))
+		t.Fatalf("stream holds %d events (%v), want %d", len(got), err, len(recs))
+	}
+	// The events went back aggregated, as ingest writes them: the 50
+	// events of 5 keys on 2 shards fill far fewer records.
+	if raw, err := spatetest.ReadRecords(ctx, kc, stream); err != nil || len(raw) >= len(recs)/2 {
+		t.Errorf("stream holds %d Kinesis records (%v) for %d events: not aggregated", len(raw), err, len(recs))
 	}
 	left, err := faulttest.ReadQueue(ctx, qc, queue, time.Minute, 0)
 	if err != nil || left.Messages != 0 {
