@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/kpl"
 )
 
 // NewLogger returns the JSON logger a Lambda main writes to w (stdout, which
@@ -26,9 +27,20 @@ func NewLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// records converts Lambda's Kinesis records to spate's, as the stream
-// delivered them.
+// records converts Lambda's Kinesis records to spate's events. Lambda hands
+// KPL aggregated records over as they are: each becomes the events inside
+// it, all carrying its sequence number, so a batch item failure names a
+// real record and Lambda redelivers that aggregated record whole. Plain
+// records pass as they are, and so does an aggregated record that does not
+// decode, which the cores then treat as undecodable (kpl.Split).
 func records(in []events.KinesisEventRecord) []spate.Record {
+	recs, _ := kpl.Split(streamRecords(in))
+	return recs
+}
+
+// streamRecords converts Lambda's Kinesis records to spate's, as the stream
+// delivered them.
+func streamRecords(in []events.KinesisEventRecord) []spate.Record {
 	recs := make([]spate.Record, len(in))
 	for i, r := range in {
 		// eventID is "<shardId>:<sequenceNumber>".
