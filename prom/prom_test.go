@@ -34,7 +34,9 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		},
 		CircuitOpen: func() bool { return open },
 		Redrive:     func() sqs.RedriveStats { return sqs.RedriveStats{Redriven: 4, Poison: 1, Records: 1234} },
-		Kinesis:     func() kinesis.SinkStats { return kinesis.SinkStats{Calls: 3, Records: 40, Events: 720, Bytes: 900_000, Unexpected: 2} },
+		Kinesis: func() kinesis.SinkStats {
+			return kinesis.SinkStats{Calls: 3, Records: 40, Events: 720, Bytes: 900_000, Unexpected: 2}
+		},
 	})
 	m.ObserveKinesisPut(30*time.Millisecond, 500, 20)
 	m.ObserveDLQ(20, 0)
