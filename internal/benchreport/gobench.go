@@ -125,16 +125,17 @@ func (r *run) ingestSection(ctx context.Context) (section, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "```\n%s\n```\n\n", cmdline)
-	b.WriteString("`POST /v1/events` through the HTTP handler in process (no sockets on the client side), 256 requests in flight, on one core (`-cpu 1`). Bodies are one event or a batch of 20 `impression` events. `spate` is the real handler: decode, validate, canonical JSON, batch, and a 202 only once the records are written by the real aws-sdk-go-v2 Kinesis client to a stub PutRecords endpoint over loopback (`internal/kinesisstub`). `ceiling` is a minimal chi handler that only decodes the JSON and answers 202. `call-per-event` is the naive design: one `PutRecord` call per event.\n\n")
+	b.WriteString("`POST /v1/events` through the HTTP handler in process (no sockets on the client side), 256 requests in flight, on one core (`-cpu 1`). Bodies are one event or a batch of 20 `impression` events. `spate` is the real handler: decode, validate, canonical JSON, batch, and a 202 only once the events are written, packed into KPL aggregated records (the default), by the real aws-sdk-go-v2 Kinesis client to a stub PutRecords endpoint over loopback (`internal/kinesisstub`, one shard). `spate-plain` is the same with `SPATE_KINESIS_AGGREGATION=false`: one record per event, as before aggregation. `ceiling` is a minimal chi handler that only decodes the JSON and answers 202. `call-per-event` is the naive design: one `PutRecord` call per event.\n\n")
 	var rows [][]string
 	for _, n := range []int{1, 20} {
 		sp := find(lines, fmt.Sprintf("PostEvents/spate/events=%d", n))
+		pl := find(lines, fmt.Sprintf("PostEvents/spate-plain/events=%d", n))
 		ce := find(lines, fmt.Sprintf("PostEvents/ceiling/events=%d", n))
 		cp := find(lines, fmt.Sprintf("PostEvents/call-per-event/events=%d", n))
 		for _, v := range []struct {
 			name string
 			ls   []benchLine
-		}{{"spate", sp}, {"ceiling", ce}, {"call-per-event", cp}} {
+		}{{"spate", sp}, {"spate-plain", pl}, {"ceiling", ce}, {"call-per-event", cp}} {
 			if len(v.ls) == 0 {
 				return section{}, fmt.Errorf("%s: no result for %s/events=%d", cmdline, v.name, n)
 			}
@@ -152,7 +153,14 @@ func (r *run) ingestSection(ctx context.Context) (section, error) {
 		ratio(mean(sp1, "events/s"), mean(ce1, "events/s")), ratio(mean(sp1, "events/s"), mean(cp1, "events/s")))
 	fmt.Fprintf(&b, "- Batches of 20: spate does %s of the ceiling's events/s and %s of call-per-event's.\n",
 		ratio(mean(sp20, "events/s"), mean(ce20, "events/s")), ratio(mean(sp20, "events/s"), mean(cp20, "events/s")))
-	b.WriteString("- The three handlers ran in the same `go test` process, seconds apart, so the ratios compare like with like even when the absolute numbers move with the machine's load.\n")
+	for _, n := range []int{1, 20} {
+		sp, pl := find(lines, fmt.Sprintf("PostEvents/spate/events=%d", n)), find(lines, fmt.Sprintf("PostEvents/spate-plain/events=%d", n))
+		if len(sp) > 0 && len(pl) > 0 {
+			fmt.Fprintf(&b, "- %d event(s) per request, per 1,000 events: %s PutRecords calls and %s record bytes aggregated (%s events per record), %s calls and %s bytes plain.\n", n,
+				num(mean(sp, "calls/kevent"), 2), num(mean(sp, "bytes/kevent"), 0), num(mean(sp, "events/record"), 1), num(mean(pl, "calls/kevent"), 2), num(mean(pl, "bytes/kevent"), 0))
+		}
+	}
+	b.WriteString("- The handlers ran in the same `go test` process, seconds apart, so the ratios compare like with like even when the absolute numbers move with the machine's load.\n")
 	return section{name: "ingest", title: "## Ingest", body: b.String()}, nil
 }
 

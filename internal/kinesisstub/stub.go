@@ -1,6 +1,7 @@
 // Package kinesisstub is a Kinesis endpoint that accepts every PutRecords
-// and PutRecord call, for benchmarks that must not measure an emulator.
-// Integration tests use kinesalite instead.
+// and PutRecord call, for benchmarks that must not measure an emulator. It
+// has one shard (ListShards), which owns every hash key. Integration tests
+// use kinesalite instead.
 package kinesisstub
 
 import (
@@ -51,6 +52,8 @@ func (s *Stub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		b.WriteString(`]}`)
 		_, _ = io.WriteString(w, b.String())
+	case strings.HasSuffix(target, ".ListShards"):
+		_, _ = io.WriteString(w, `{"Shards":[{"ShardId":"shardId-000000000000","HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"340282366920938463463374607431768211455"},"SequenceNumberRange":{"StartingSequenceNumber":"1"}}]}`)
 	case strings.HasSuffix(target, ".PutRecord"):
 		s.Records.Add(1)
 		_, _ = io.WriteString(w, `{"SequenceNumber":"1","ShardId":"shardId-000000000000"}`)
