@@ -80,16 +80,24 @@ type Builder struct {
 	keyIdx  map[string]uint64
 	hashes  []string
 	hashIdx map[string]uint64
-	recs    []byte // encoded field-3 entries, in order
-	n       int
-	tables  int // encoded size of both tables
+	recs    []pending // in order
+	size    int       // encoded size of the records
+	tables  int       // encoded size of both tables
+}
+
+// pending is one added record: its indexes and data, encoded at AppendTo
+// so the data is copied once.
+type pending struct {
+	pk, eh uint64
+	hasEH  bool
+	data   []byte
 }
 
 // Len returns how many user records the builder holds.
-func (b *Builder) Len() int { return b.n }
+func (b *Builder) Len() int { return len(b.recs) }
 
 // Size returns the encoded size of the aggregated record so far.
-func (b *Builder) Size() int { return overhead + b.tables + len(b.recs) }
+func (b *Builder) Size() int { return overhead + b.tables + b.size }
 
 // SizeWith returns what Size would be after adding r.
 func (b *Builder) SizeWith(r Record) int {
@@ -119,7 +127,8 @@ func recordSize(pkIdx, ehIdx uint64, hasEH bool, dataLen int) int {
 	return n
 }
 
-// Add appends r. Its data is copied.
+// Add appends r. Its Data is referenced, not copied, until Reset: it must
+// not change before the record is encoded.
 func (b *Builder) Add(r Record) {
 	if b.keyIdx == nil {
 		b.keyIdx = map[string]uint64{}
@@ -142,17 +151,9 @@ func (b *Builder) Add(r Record) {
 			b.tables += protowire.SizeTag(fAggExplicitHashes) + protowire.SizeBytes(len(r.ExplicitHashKey))
 		}
 	}
-	b.recs = protowire.AppendTag(b.recs, fAggRecords, protowire.BytesType)
-	b.recs = protowire.AppendVarint(b.recs, uint64(recordSize(pkIdx, ehIdx, hasEH, len(r.Data))))
-	b.recs = protowire.AppendTag(b.recs, fRecPartitionKeyIndex, protowire.VarintType)
-	b.recs = protowire.AppendVarint(b.recs, pkIdx)
-	if hasEH {
-		b.recs = protowire.AppendTag(b.recs, fRecExplicitHashIndex, protowire.VarintType)
-		b.recs = protowire.AppendVarint(b.recs, ehIdx)
-	}
-	b.recs = protowire.AppendTag(b.recs, fRecData, protowire.BytesType)
-	b.recs = protowire.AppendBytes(b.recs, r.Data)
-	b.n++
+	body := recordSize(pkIdx, ehIdx, hasEH, len(r.Data))
+	b.size += protowire.SizeTag(fAggRecords) + protowire.SizeBytes(body)
+	b.recs = append(b.recs, pending{pk: pkIdx, eh: ehIdx, hasEH: hasEH, data: r.Data})
 }
 
 // AppendTo appends the aggregated record (magic, protobuf, MD5) to dst.
@@ -167,7 +168,18 @@ func (b *Builder) AppendTo(dst []byte) []byte {
 		dst = protowire.AppendTag(dst, fAggExplicitHashes, protowire.BytesType)
 		dst = protowire.AppendString(dst, h)
 	}
-	dst = append(dst, b.recs...)
+	for _, r := range b.recs {
+		dst = protowire.AppendTag(dst, fAggRecords, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(recordSize(r.pk, r.eh, r.hasEH, len(r.data))))
+		dst = protowire.AppendTag(dst, fRecPartitionKeyIndex, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, r.pk)
+		if r.hasEH {
+			dst = protowire.AppendTag(dst, fRecExplicitHashIndex, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, r.eh)
+		}
+		dst = protowire.AppendTag(dst, fRecData, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, r.data)
+	}
 	sum := md5.Sum(dst[start:])
 	return append(dst, sum[:]...)
 }
@@ -181,8 +193,9 @@ func (b *Builder) Reset() {
 	b.hashes = b.hashes[:0]
 	clear(b.keyIdx)
 	clear(b.hashIdx)
+	clear(b.recs) // drop the references to the data
 	b.recs = b.recs[:0]
-	b.n = 0
+	b.size = 0
 	b.tables = 0
 }
 

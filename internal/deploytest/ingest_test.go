@@ -17,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/spate-dev/spate/internal/spatetest"
@@ -178,32 +177,13 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}, waitErr 
 
 func streamHas(ctx context.Context, t *testing.T, kc *kinesis.Client, stream, needle string) bool {
 	t.Helper()
-	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	events, err := spatetest.ReadEvents(ctx, kc, stream)
 	if err != nil {
-		t.Fatalf("list shards: %v", err)
+		t.Fatal(err)
 	}
-	for _, s := range shards.Shards {
-		it, err := kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
-			StreamName: aws.String(stream), ShardId: s.ShardId, ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon,
-		})
-		if err != nil {
-			t.Fatalf("shard iterator: %v", err)
-		}
-		iter := it.ShardIterator
-		for iter != nil {
-			out, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
-			if err != nil {
-				t.Fatalf("get records: %v", err)
-			}
-			for _, r := range out.Records {
-				if bytes.Contains(r.Data, []byte(needle)) {
-					return true
-				}
-			}
-			if len(out.Records) == 0 {
-				break // caught up: kinesalite returns an open iterator forever
-			}
-			iter = out.NextShardIterator
+	for _, e := range events {
+		if bytes.Contains(e.Data, []byte(needle)) {
+			return true
 		}
 	}
 	return false
