@@ -76,6 +76,11 @@ func (w *world) throttlingStorm(t *testing.T) {
 	if ks.Injected["PutRecords"] == 0 || ks.RecordsRefused["PutRecords"] == 0 {
 		t.Fatalf("no throttling was injected: %+v", ks)
 	}
+	// The storm hit aggregated records (the default): each refused record
+	// failed all its events, and still none was lost.
+	if raw, err := spatetest.ReadRecords(ctx, w.kc, s.stream); err != nil || 2*len(raw) > tl.InStream {
+		t.Errorf("%d Kinesis records (%v) hold %d events: not aggregated", len(raw), err, tl.InStream)
+	}
 	w.report.add(row{
 		Scenario: "Kinesis throttling storm", T: tl, Recovery: recovery,
 		Faults: fmt.Sprintf("every 5th PutRecords throttled whole (%d calls), 30%% of the others' records throttled in the 200 (%d records)", ks.Injected["PutRecords"], ks.RecordsRefused["PutRecords"]),
