@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // ShardLister is the part of the Kinesis client a ShardMap uses.
@@ -57,15 +59,12 @@ const DefaultShardRefresh = time.Minute
 
 // NewShardMap returns an empty map of stream's shards; the first Lookup
 // that finds it empty loads it. every is the refresh interval (default
-// DefaultShardRefresh); now is the clock (default time.Now).
+// DefaultShardRefresh); now is the clock (nil: clock.Wall).
 func NewShardMap(api ShardLister, stream string, every time.Duration, now func() time.Time) *ShardMap {
 	if every <= 0 {
 		every = DefaultShardRefresh
 	}
-	if now == nil {
-		now = time.Now
-	}
-	return &ShardMap{api: api, stream: stream, every: every, now: now}
+	return &ShardMap{api: api, stream: stream, every: every, now: clock.Or(now)}
 }
 
 // Refresh lists the stream's open shards and replaces the map.
