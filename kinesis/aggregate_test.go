@@ -339,3 +339,97 @@ func TestAggregatedAgainstKinesalite(t *testing.T) {
 		seen[r.PartitionKey] = seen[r.PartitionKey][1:]
 	}
 }
+
+// TestShardMapFollowsKinesaliteReshard splits a shard in kinesalite under
+// an aggregating sink: the first put after the split lands on a child the
+// map does not know, which refreshes it; from then on every event is again
+// on the shard its key maps to.
+func TestShardMapFollowsKinesaliteReshard(t *testing.T) {
+	ep := spatetest.Emulators(t)
+	ctx := spatetest.Context(t, 60*time.Second)
+	client := awskinesis.NewFromConfig(spatetest.AWSConfig(), func(o *awskinesis.Options) { o.BaseEndpoint = aws.String(ep.Kinesis) })
+	const stream = "resharded"
+	if _, err := client.CreateStream(ctx, &awskinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	m := kinesis.NewShardMap(client, stream, time.Hour, nil)
+	sink := kinesis.NewSink(client, stream, kinesis.SinkConfig{Shards: m})
+	if err := sink.Put(ctx, events(300, 300, 40)); err != nil {
+		t.Fatal(err)
+	}
+	shards, err := client.ListShards(ctx, &awskinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := shards.Shards[0]
+	lo, _ := new(big.Int).SetString(*first.HashKeyRange.StartingHashKey, 10)
+	hi, _ := new(big.Int).SetString(*first.HashKeyRange.EndingHashKey, 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
+	if _, err := client.SplitShard(ctx, &awskinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: first.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+		t.Fatal(err)
+	}
+	if err := awskinesis.NewStreamExistsWaiter(client, func(o *awskinesis.StreamExistsWaiterOptions) { o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond }).
+		Wait(ctx, &awskinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Put(ctx, events(300, 300, 40)); err != nil {
+		t.Fatal(err)
+	}
+	if sink.Stats().Unexpected == 0 {
+		t.Fatal("the put after the split was not seen landing on an unexpected shard")
+	}
+	waitFor(t, func() bool { return m.Stats().Shards == 3 })
+	before := sink.Stats().Unexpected
+	recs := events(300, 300, 40)
+	for i := range recs {
+		recs[i].Data = append(recs[i].Data[:len(recs[i].Data)-2], `after"}`...)
+	}
+	if err := sink.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if n := sink.Stats().Unexpected - before; n != 0 {
+		t.Errorf("%d records on unexpected shards after the refresh", n)
+	}
+	open, err := client.ListShards(ctx, &awskinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := func(key string) string {
+		sum := kinesis.HashOf(key)
+		h := new(big.Int).SetBytes(sum[:])
+		for _, sh := range open.Shards {
+			if sh.SequenceNumberRange.EndingSequenceNumber != nil {
+				continue
+			}
+			lo, _ := new(big.Int).SetString(*sh.HashKeyRange.StartingHashKey, 10)
+			hi, _ := new(big.Int).SetString(*sh.HashKeyRange.EndingHashKey, 10)
+			if h.Cmp(lo) >= 0 && h.Cmp(hi) <= 0 {
+				return *sh.ShardId
+			}
+		}
+		return ""
+	}
+	raw, err := spatetest.ReadRecords(ctx, client, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, r := range raw {
+		users, bad := kpl.Split([]spate.Record{r})
+		if bad != 0 {
+			t.Fatalf("undecodable record %s", r.SequenceNumber)
+		}
+		for _, u := range users {
+			if !bytes.HasSuffix(u.Data, []byte(`after"}`)) {
+				continue
+			}
+			checked++
+			if owner(u.PartitionKey) != r.ShardID {
+				t.Fatalf("after the refresh, an event of key %s is on %s, owned by %s", u.PartitionKey, r.ShardID, owner(u.PartitionKey))
+			}
+		}
+	}
+	if checked != len(recs) {
+		t.Fatalf("found %d of the %d events put after the refresh", checked, len(recs))
+	}
+}
