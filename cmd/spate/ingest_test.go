@@ -57,11 +57,13 @@ func TestIngestHelpListsVariables(t *testing.T) {
 
 func TestIngestConfigErrors(t *testing.T) {
 	tests := map[string]map[string]string{
-		"no stream":     {},
-		"bad duration":  {"SPATE_STREAM": "events", "SPATE_ACK_TIMEOUT": "soon"},
-		"bad number":    {"SPATE_STREAM": "events", "SPATE_MAX_EVENTS": "-3"},
-		"short api key": {"SPATE_STREAM": "events", "SPATE_API_KEYS": "web=short"},
-		"bad ack mode":  {"SPATE_STREAM": "events", "SPATE_ACK_MODE": "eventually", "AWS_REGION": "eu-north-1"},
+		"no stream":         {},
+		"bad duration":      {"SPATE_STREAM": "events", "SPATE_ACK_TIMEOUT": "soon"},
+		"bad number":        {"SPATE_STREAM": "events", "SPATE_MAX_EVENTS": "-3"},
+		"short api key":     {"SPATE_STREAM": "events", "SPATE_API_KEYS": "web=short"},
+		"bad ack mode":      {"SPATE_STREAM": "events", "SPATE_ACK_MODE": "eventually", "AWS_REGION": "eu-north-1"},
+		"record over 1 MiB": {"SPATE_STREAM": "events", "SPATE_KINESIS_RECORD_BYTES": "1048577"},
+		"bad aggregation":   {"SPATE_STREAM": "events", "SPATE_KINESIS_AGGREGATION": "sometimes"},
 	}
 	for name, vars := range tests {
 		t.Run(name, func(t *testing.T) {
