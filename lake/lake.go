@@ -55,6 +55,11 @@ type Config struct {
 	// Now is the clock that decides partitions and flushes; nil is the wall
 	// clock (internal/clock).
 	Now func() time.Time
+	// ManualFlush leaves finishing files to the owner (Seal and Publish,
+	// see durable.go): no interval flusher, no flush by size inside
+	// PutBatch. Local mode's durable log uses it to commit files and its
+	// checkpoint together.
+	ManualFlush bool
 }
 
 // Lake is the on-disk lake. It is safe for concurrent use.
@@ -126,7 +131,11 @@ func Open(reg *registry.Registry, cfg Config, log *slog.Logger) (*Lake, error) {
 		}
 		l.tables[typ] = &tableWriter{t: t}
 	}
-	go l.flusher()
+	if cfg.ManualFlush {
+		close(l.done)
+	} else {
+		go l.flusher()
+	}
 	return l, nil
 }
 
@@ -200,7 +209,7 @@ func (l *Lake) PutBatch(ctx context.Context, stream string, records [][]byte) er
 		if err := l.write(tw, f); err != nil {
 			return err
 		}
-		if f.bytes >= l.cfg.FlushBytes {
+		if f.bytes >= l.cfg.FlushBytes && !l.cfg.ManualFlush {
 			tw.f = nil
 			if err := l.finish(f); err != nil {
 				return fmt.Errorf("lake put %s: %w", stream, err)
@@ -357,14 +366,17 @@ func writeAtomic(dir, name string, content []byte) error {
 		return err
 	}
 	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, content, 0o644); err != nil {
+	// Synced before and after the rename: the caller acknowledges the
+	// records it holds as done.
+	if err := writeSynced(tmp, content); err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}
-	return nil
+	return syncDir(dir)
 }
 
 // writeErrors keeps records that failed conversion, newline-terminated, as
