@@ -179,3 +179,17 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// abandon closes the open files of a ManualFlush lake without publishing
+// them: their records are past no checkpoint of the owner, which writes
+// them again after a restart (and RemoveTemp deletes the leftovers).
+func (l *Lake) abandon() {
+	for _, tw := range l.tables {
+		tw.mu.Lock()
+		if f := tw.f; f != nil {
+			tw.f = nil
+			_ = f.f.Close()
+		}
+		tw.mu.Unlock()
+	}
+}

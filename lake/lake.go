@@ -357,6 +357,10 @@ func (l *Lake) Close(ctx context.Context) error {
 	}
 	close(l.stop)
 	<-l.done
+	if l.cfg.ManualFlush {
+		l.abandon()
+		return nil
+	}
 	return l.Flush(ctx)
 }
 

@@ -5,16 +5,29 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/spate-dev/spate/internal/clock"
-	"github.com/spate-dev/spate/memstream"
+	"github.com/spate-dev/spate/aggregate"
+	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/diskstream"
+	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/lake"
+	"github.com/spate-dev/spate/local"
+	"github.com/spate-dev/spate/prom"
+	"github.com/spate-dev/spate/registry"
+	"github.com/spate-dev/spate/router"
 )
 
-// localConfig is what `spate local` is configured with; the lake and reward
-// stages read their parts of it.
+// localConfig is what `spate local` is configured with.
 type localConfig struct {
 	Addr          string
 	DataDir       string
@@ -22,10 +35,7 @@ type localConfig struct {
 	Window        time.Duration
 	RewardURLs    []string
 	Shards        int
-	// Now is local mode's one clock: the stream, the lake's partitions,
-	// ingest's received_at, window closes and the reward sender's MaxAge
-	// all read it.
-	Now func() time.Time
+	MaxDisk       int64
 }
 
 type stringList []string
@@ -33,16 +43,47 @@ type stringList []string
 func (l *stringList) String() string     { return fmt.Sprint([]string(*l)) }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+// byteSize is a flag of bytes with an optional KiB, MiB, GiB (or KB, MB,
+// GB) suffix.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) Set(v string) error {
+	n, err := parseBytes(v)
+	*b = byteSize(n)
+	return err
+}
+
+func parseBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if s, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = s, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, KiB, MiB or GiB", v)
+	}
+	return n * mult, nil
+}
+
 func parseLocal(args []string, env *environment) (localConfig, error) {
-	cfg := localConfig{}
+	cfg := localConfig{MaxDisk: 1 << 30}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address for ingest (and the demo reward receiver)")
-	fs.StringVar(&cfg.DataDir, "data", "./data", "directory for the lake (<data>/lake/<type>/dt=YYYY-MM-DD/hour=HH/*.parquet)")
-	fs.DurationVar(&cfg.FlushInterval, "flush-interval", 60*time.Second, "how long the lake buffers a type's events before writing a file (like Firehose's buffer interval)")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "directory for the stream (<data>/stream) and the lake (<data>/lake/<type>/dt=YYYY-MM-DD/hour=HH/*.parquet)")
+	fs.DurationVar(&cfg.FlushInterval, "flush-interval", 60*time.Second, "how long the lake buffers events before committing its files (like Firehose's buffer interval)")
 	fs.DurationVar(&cfg.Window, "window", 60*time.Second, "tumbling window of the real-time aggregates (at most 15m)")
 	fs.Var((*stringList)(&cfg.RewardURLs), "reward-url", "reward API URL to POST aggregates to (repeatable); none: the built-in demo receiver")
-	fs.IntVar(&cfg.Shards, "shards", 4, "shards of the in-process stream")
+	fs.IntVar(&cfg.Shards, "shards", 4, "shards of the stream (fixed when <data>/stream is created)")
+	fs.Var((*byteSize)(&cfg.MaxDisk), "max-disk", "most disk the stream may use (e.g. 512MiB, 4GiB); when it is full ingest answers 503 until the consumers catch up")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -52,15 +93,10 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	if cfg.FlushInterval <= 0 {
 		return cfg, errors.New("--flush-interval must be positive")
 	}
+	if cfg.MaxDisk < 4<<20 {
+		return cfg, errors.New("--max-disk must be at least 4MiB")
+	}
 	return cfg, nil
-}
-
-// stage is a part of the local pipeline behind the stream. Start subscribes
-// to the stream (before it runs); Stop flushes whatever it buffers once the
-// stream has drained.
-type stage struct {
-	name string
-	stop func(ctx context.Context) error
 }
 
 func runLocal(ctx context.Context, env *environment, args []string) error {
@@ -68,19 +104,102 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.Now = clock.Or(env.now)
-	stream := memstream.New(memstream.Config{Shards: cfg.Shards, Now: cfg.Now})
+	log := env.log
+	stream, srec, err := diskstream.Open(filepath.Join(cfg.DataDir, "stream"),
+		diskstream.Config{Shards: cfg.Shards, Consumers: local.Consumers, MaxBytes: cfg.MaxDisk})
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	reg := registry.New(registry.Limits{})
+	lk, err := lake.Open(reg, lake.Config{Dir: filepath.Join(cfg.DataDir, "lake"), FlushInterval: cfg.FlushInterval, ManualFlush: true}, log.With("stage", "lake"))
+	if err != nil {
+		return err
+	}
+	defer lk.Close(context.Background())
+	// Locally each type's delivery stream is its lake table.
+	r, err := router.New(reg, lk, lk, router.Config{Streams: router.StreamNames(reg.Types(), "")}, log.With("stage", "router"))
+	if err != nil {
+		return err
+	}
+	folder, err := aggregate.New(aggregate.Config{Window: cfg.Window})
+	if err != nil {
+		return err
+	}
 	mux := chi.NewRouter()
-	var stages []stage
-	lakeStop, err := startLake(ctx, cfg, stream, env.log)
+	rewarders, err := localRewarders(cfg.RewardURLs, mux)
 	if err != nil {
-		return fmt.Errorf("start lake: %w", err)
+		return err
 	}
-	stages = append(stages, stage{"lake", lakeStop})
-	rewardStop, err := startRewards(ctx, cfg, stream, mux, env.log)
+	p, rec, err := local.Start(ctx, local.Config{
+		Stream: stream, Lake: lk, Router: r, FlushInterval: cfg.FlushInterval,
+		Folder: folder, Rewarders: rewarders, Log: log,
+		Crash: crashAt(env.getenv("SPATE_CRASH_AT"), log),
+	})
 	if err != nil {
-		return fmt.Errorf("start rewards: %w", err)
+		return fmt.Errorf("local: %w", err)
 	}
-	stages = append(stages, stage{"rewards", rewardStop})
-	return serveLocal(ctx, env, cfg, stream, mux, stages)
+	log.Info("recovered", "stream_records", srec.Records, "stream_bytes", srec.Bytes, "replay_records", rec.ReplayRecords,
+		"lake_files_rolled_forward", rec.RolledForward, "tmp_files_removed", rec.TempRemoved, "outbox_aggregates", rec.OutboxPending)
+	if len(cfg.RewardURLs) == 0 {
+		log.Info("demo reward receiver", "post", "/v1/rewards", "totals", "/v1/rewards/totals", "thumbnails", "/v1/thumbnails/{content_id}")
+	}
+
+	// A full stream throttles, as a full Kinesis shard would: the same
+	// bounded retries apply, then 503 with Retry-After.
+	sink := batch.Retry(stream, batch.RetryConfig{MaxAttempts: 6})
+	f, err := newFront(frontConfig{Addr: cfg.Addr, DrainTimeout: 30 * time.Second, AckMode: "durable"}, sink, log)
+	if err != nil {
+		stream.Seal()
+		return errors.Join(err, p.Stop(context.Background()))
+	}
+	metrics := prom.New(prom.Sources{
+		Ingest:   func() ingest.Snapshot { return f.server.Stats().Snapshot() },
+		Producer: f.producer.Stats,
+	})
+	mux.Mount("/", f.server.Routes())
+	mux.Handle("/metrics", metrics.Handler())
+	log.Info("local pipeline", "data", cfg.DataDir, "flush_interval", cfg.FlushInterval.String(), "window", cfg.Window.String(),
+		"reward_urls", len(cfg.RewardURLs), "max_disk", cfg.MaxDisk)
+
+	// Drain front to back: requests and producer (everything answered 202
+	// is in the stream), then the consumers and the outbox.
+	var errs []error
+	if err := f.serve(ctx, mux); err != nil {
+		errs = append(errs, err)
+	}
+	stream.Seal()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	st := stream.Stats()
+	log.Info("stream: stopped", "records", st.Records, "commits", st.Commits, "throttled", st.Throttled, "retained_bytes", st.Retained, "file_bytes", st.FileBytes)
+	if len(errs) == 0 {
+		log.Info("stopped cleanly")
+	}
+	return errors.Join(errs...)
+}
+
+// crashAt returns the crash hook of SPATE_CRASH_AT=<point>[:<n>]: the
+// process kills itself (SIGKILL) the n-th time it passes point (see the
+// local package's Crash* points). The crash test sets it; unset, nil.
+func crashAt(spec string, log *slog.Logger) func(string) {
+	if spec == "" {
+		return nil
+	}
+	point, nth, _ := strings.Cut(spec, ":")
+	n, err := strconv.Atoi(nth)
+	if err != nil || n < 1 {
+		n = 1
+	}
+	var hits atomic.Int64
+	return func(p string) {
+		if p == point && hits.Add(1) == int64(n) {
+			log.Warn("crash point reached: SIGKILL", "point", p, "hit", n)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }
