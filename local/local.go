@@ -78,6 +78,21 @@ type Config struct {
 	Crash func(point string)
 }
 
+func (cfg *Config) defaults() {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Crash == nil {
+		cfg.Crash = func(string) {}
+	}
+}
+
 // Pipeline is the running consumers.
 type Pipeline struct {
 	cfg  Config
@@ -106,18 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Pipeline, Recovery, error) {
 	if cfg.FlushInterval <= 0 {
 		return nil, rec, errors.New("local: FlushInterval must be positive")
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Crash == nil {
-		cfg.Crash = func(string) {}
-	}
+	cfg.defaults()
 	lc, err := newLakeConsumer(cfg, &rec)
 	if err != nil {
 		return nil, rec, err
