@@ -93,8 +93,8 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	if cfg.FlushInterval <= 0 {
 		return cfg, errors.New("--flush-interval must be positive")
 	}
-	if cfg.MaxDisk < 4<<20 {
-		return cfg, errors.New("--max-disk must be at least 4MiB")
+	if cfg.MaxDisk < 1<<20 {
+		return cfg, errors.New("--max-disk must be at least 1MiB")
 	}
 	return cfg, nil
 }
