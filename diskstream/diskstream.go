@@ -43,6 +43,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // FileName is the stream's file inside its directory.
@@ -60,7 +61,8 @@ type Config struct {
 	// records once those retained reach half of it: the other half is room
 	// for the tree's pages, commits and fragmentation.
 	MaxBytes int64
-	// Now is the clock for arrival timestamps (default time.Now).
+	// Now is the clock for arrival timestamps; nil is the wall clock
+	// (internal/clock).
 	Now func() time.Time
 	// NoSync skips fsync: for benchmarks only, a crash then loses records.
 	NoSync bool
@@ -138,9 +140,7 @@ func Open(dir string, cfg Config) (*Stream, Recovered, error) {
 	if cfg.MaxBytes < 1<<20 {
 		return nil, rec, fmt.Errorf("diskstream: MaxBytes %d is below 1 MiB", cfg.MaxBytes)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, rec, fmt.Errorf("diskstream open: %w", err)
 	}

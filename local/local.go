@@ -33,6 +33,7 @@ import (
 
 	"github.com/spate-dev/spate/aggregate"
 	"github.com/spate-dev/spate/diskstream"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/lake"
 	"github.com/spate-dev/spate/reward"
 	"github.com/spate-dev/spate/router"
@@ -71,8 +72,10 @@ type Config struct {
 	Sender    reward.Config
 	// BatchSize is the most records per read (default 500).
 	BatchSize int
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Now closes windows and stamps commits; it is the reward sender's
+	// clock too unless Sender.Now is set. Nil is the wall clock.
+	Now func() time.Time
+	Log *slog.Logger
 	// Crash, when set, is called at each crash point (the crash test kills
 	// the process there).
 	Crash func(point string)
@@ -82,9 +85,7 @@ func (cfg *Config) defaults() {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}

@@ -25,19 +25,19 @@ import (
 	"github.com/spate-dev/spate/router"
 )
 
-type clock struct {
+type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 // rig is the parts of local mode on one data directory.
 type rig struct {
 	t      *testing.T
 	dir    string
-	clock  *clock
+	clock  *fakeClock
 	stream *diskstream.Stream
 	lake   *lake.Lake
 	router *router.Router
@@ -45,7 +45,7 @@ type rig struct {
 	api    *httptest.Server
 }
 
-func newRig(t *testing.T, dir string, c *clock, rc *rewarddemo.Receiver) *rig {
+func newRig(t *testing.T, dir string, c *fakeClock, rc *rewarddemo.Receiver) *rig {
 	t.Helper()
 	r := &rig{t: t, dir: dir, clock: c, rc: rc}
 	var err error
@@ -128,7 +128,7 @@ func stop(t *testing.T, r *rig, p *Pipeline) {
 // stream reach the lake once each and the receiver's totals; after Stop
 // both checkpoints are at the heads and the stream holds nothing.
 func TestPipelineDeliversEverythingOnceAndFreesTheStream(t *testing.T) {
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	rc := rewarddemo.New(rewarddemo.Config{})
 	r := newRig(t, t.TempDir(), c, rc)
 	defer r.close()
@@ -179,7 +179,7 @@ func TestPipelineDeliversEverythingOnceAndFreesTheStream(t *testing.T) {
 // checkpoint, and replays nothing twice.
 func TestInterruptedLakeCommitRollsForward(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	rc := rewarddemo.New(rewarddemo.Config{})
 	r := newRig(t, dir, c, rc)
 	ctx := context.Background()
@@ -246,7 +246,7 @@ func TestInterruptedLakeCommitRollsForward(t *testing.T) {
 // not removed is sent again and the receiver drops it by its key.
 func TestOutboxIsDeliveredAfterARestartWithTheSameKeys(t *testing.T) {
 	dir := t.TempDir()
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	rc := rewarddemo.New(rewarddemo.Config{})
 	r := newRig(t, dir, c, rc)
 	folder, _ := aggregate.New(aggregate.Config{Window: time.Minute})
@@ -291,7 +291,7 @@ func TestOutboxIsDeliveredAfterARestartWithTheSameKeys(t *testing.T) {
 // close moves the aggregator's checkpoint past exactly the window's
 // records.
 func TestWindowsCloseByLaterRecordsAndByTheClock(t *testing.T) {
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	rc := rewarddemo.New(rewarddemo.Config{})
 	r := newRig(t, t.TempDir(), c, rc)
 	defer r.close()

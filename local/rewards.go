@@ -67,6 +67,10 @@ func newAggConsumer(cfg Config, rec *Recovery) (*aggConsumer, error) {
 	if sc.Log == nil {
 		sc.Log = cfg.Log
 	}
+	if sc.Now == nil {
+		// One clock for window closes and their expiry.
+		sc.Now = cfg.Now
+	}
 	sender, err := reward.New(cfg.Rewarders, sc)
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/diskstream"
 	"github.com/spate-dev/spate/ingest"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/lake"
 	"github.com/spate-dev/spate/local"
 	"github.com/spate-dev/spate/prom"
@@ -36,6 +37,10 @@ type localConfig struct {
 	RewardURLs    []string
 	Shards        int
 	MaxDisk       int64
+	// Now is local mode's one clock: the stream's arrival stamps, the
+	// lake's partitions, ingest's received_at, window closes and the
+	// reward sender's MaxAge all read it.
+	Now func() time.Time
 }
 
 type stringList []string
@@ -105,14 +110,15 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	log := env.log
+	cfg.Now = clock.Or(env.now)
 	stream, srec, err := diskstream.Open(filepath.Join(cfg.DataDir, "stream"),
-		diskstream.Config{Shards: cfg.Shards, Consumers: local.Consumers, MaxBytes: cfg.MaxDisk})
+		diskstream.Config{Shards: cfg.Shards, Consumers: local.Consumers, MaxBytes: cfg.MaxDisk, Now: cfg.Now})
 	if err != nil {
 		return err
 	}
 	defer stream.Close()
 	reg := registry.New(registry.Limits{})
-	lk, err := lake.Open(reg, lake.Config{Dir: filepath.Join(cfg.DataDir, "lake"), FlushInterval: cfg.FlushInterval, ManualFlush: true}, log.With("stage", "lake"))
+	lk, err := lake.Open(reg, lake.Config{Dir: filepath.Join(cfg.DataDir, "lake"), FlushInterval: cfg.FlushInterval, ManualFlush: true, Now: cfg.Now}, log.With("stage", "lake"))
 	if err != nil {
 		return err
 	}
@@ -127,13 +133,13 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	mux := chi.NewRouter()
-	rewarders, err := localRewarders(cfg.RewardURLs, mux)
+	rewarders, err := localRewarders(cfg.RewardURLs, mux, cfg.Now)
 	if err != nil {
 		return err
 	}
 	p, rec, err := local.Start(ctx, local.Config{
 		Stream: stream, Lake: lk, Router: r, FlushInterval: cfg.FlushInterval,
-		Folder: folder, Rewarders: rewarders, Log: log,
+		Folder: folder, Rewarders: rewarders, Now: cfg.Now, Log: log,
 		Crash: crashAt(env.getenv("SPATE_CRASH_AT"), log),
 	})
 	if err != nil {
@@ -148,7 +154,7 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	// A full stream throttles, as a full Kinesis shard would: the same
 	// bounded retries apply, then 503 with Retry-After.
 	sink := batch.Retry(stream, batch.RetryConfig{MaxAttempts: 6})
-	f, err := newFront(frontConfig{Addr: cfg.Addr, DrainTimeout: 30 * time.Second, AckMode: "durable"}, sink, log)
+	f, err := newFront(frontConfig{Addr: cfg.Addr, DrainTimeout: 30 * time.Second, AckMode: "durable", HTTP: ingest.Config{Now: cfg.Now}}, sink, log)
 	if err != nil {
 		stream.Seal()
 		return errors.Join(err, p.Stop(context.Background()))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -20,10 +21,10 @@ const localModel = "thumbnails"
 // receiver registered on mux. The demo is called in process, through the
 // same HTTP client code, so the stop func can still deliver once the HTTP
 // server has shut down.
-func localRewarders(urls []string, mux chi.Router) ([]reward.Endpoint, error) {
+func localRewarders(urls []string, mux chi.Router, now func() time.Time) ([]reward.Endpoint, error) {
 	var out []reward.Endpoint
 	for _, u := range urls {
-		c, err := rewardhttp.New(u, rewardhttp.Config{})
+		c, err := rewardhttp.New(u, rewardhttp.Config{Now: now})
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +36,7 @@ func localRewarders(urls []string, mux chi.Router) ([]reward.Endpoint, error) {
 	rc := rewarddemo.New(rewarddemo.Config{})
 	rc.Register(mux)
 	const demoURL = "http://spate-local/v1/rewards"
-	c, err := rewardhttp.New(demoURL, rewardhttp.Config{HTTP: &http.Client{Transport: inProcess{rc.Routes()}}})
+	c, err := rewardhttp.New(demoURL, rewardhttp.Config{HTTP: &http.Client{Transport: inProcess{rc.Routes()}}, Now: now})
 	if err != nil {
 		return nil, err
 	}
