@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -331,5 +332,55 @@ func TestWindowsCloseByLaterRecordsAndByTheClock(t *testing.T) {
 	tot := rc.Totals()
 	if len(tot.Rewards) != 1 || tot.Rewards[0].Impressions != 2 || tot.Rewards[0].Clicks != 1 {
 		t.Errorf("totals %+v", tot)
+	}
+}
+
+// TestRewardMaxAgeReadsTheLocalClock: the sender measures an aggregate's
+// age with local mode's clock, not the machine's: a young aggregate stays
+// in the outbox while the API is down, an old one is given up on.
+func TestRewardMaxAgeReadsTheLocalClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		age     time.Duration
+		expired bool
+	}{{"young window is kept", 2 * time.Minute, false}, {"old window is given up on", 3 * time.Hour, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &fakeClock{t: t0}
+			r := newRig(t, t.TempDir(), c, rewarddemo.New(rewarddemo.Config{}))
+			defer r.close()
+			r.api.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+			})
+			cfg := r.config()
+			cfg.Sender = reward.Config{InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxElapsed: 20 * time.Millisecond}
+			cfg.defaults()
+			ac, err := newAggConsumer(cfg, &Recovery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sh := ac.shards[0]
+			if err := ac.fold(sh, []spate.Record{{ShardID: sh.id, SequenceNumber: fmt.Sprintf("%021d", 1), ArrivedAt: t0,
+				Data: []byte(`{"type":"impression","content_id":"c","image_variant":"v","platform":"web"}`)}}); err != nil {
+				t.Fatal(err)
+			}
+			c.Add(tc.age)
+			sh.mu.Lock()
+			err = ac.closeLocked(sh, c.Now())
+			sh.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			left, err := ac.deliverOutbox(ctx)
+			st := ac.sender.Stats()
+			if tc.expired && (err != nil || left != 0 || st.Expired != 1) {
+				t.Errorf("old aggregate: %d left, %v, %+v; want it expired", left, err, st)
+			}
+			if !tc.expired && (err == nil || left != 1 || st.Expired != 0) {
+				t.Errorf("young aggregate: %d left, %v, %+v; want it kept for the next try", left, err, st)
+			}
+		})
 	}
 }
