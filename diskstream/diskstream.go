@@ -69,8 +69,8 @@ type Config struct {
 }
 
 // ErrClosed is returned by Read once the stream is sealed and the shard
-// has been read to its end.
-var ErrClosed = errors.New("diskstream: sealed and drained")
+// has been read to its end; it wraps spate.ErrClosed.
+var ErrClosed = fmt.Errorf("diskstream: sealed and drained: %w", spate.ErrClosed)
 
 var (
 	bucketMeta = []byte("meta")
@@ -487,42 +487,34 @@ func field(b []byte) ([]byte, []byte, error) {
 	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
-// Commit is one consumer's progress, written in one transaction.
-type Commit struct {
-	Consumer string
-	// Checkpoints maps a shard index to the last sequence number the
-	// consumer is done with (its output durable).
-	Checkpoints map[int]uint64
-	// Put and Delete change the consumer's own state keys.
-	Put    map[string][]byte
-	Delete []string
-}
-
-// Commit stores c and deletes the records every consumer is past.
-func (s *Stream) Commit(c Commit) error {
+// Commit stores, in one transaction, consumer's progress: checkpoints maps
+// a shard index to the last sequence number it is done with (its output
+// durable); put and del change its own state keys. Then it deletes the
+// records every consumer is past.
+func (s *Stream) Commit(consumer string, checkpoints map[int]uint64, put map[string][]byte, del []string) error {
 	var freed, recs int64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		cp := tx.Bucket(cpBucket(c.Consumer))
-		st := tx.Bucket(stBucket(c.Consumer))
+		cp := tx.Bucket(cpBucket(consumer))
+		st := tx.Bucket(stBucket(consumer))
 		if cp == nil || st == nil {
-			return fmt.Errorf("unknown consumer %q", c.Consumer)
+			return fmt.Errorf("unknown consumer %q", consumer)
 		}
-		for idx, seq := range c.Checkpoints {
+		for idx, seq := range checkpoints {
 			if err := cp.Put(be(uint64(idx)), be(seq)); err != nil {
 				return err
 			}
 		}
-		for k, v := range c.Put {
+		for k, v := range put {
 			if err := st.Put([]byte(k), v); err != nil {
 				return err
 			}
 		}
-		for _, k := range c.Delete {
+		for _, k := range del {
 			if err := st.Delete([]byte(k)); err != nil {
 				return err
 			}
 		}
-		for idx := range c.Checkpoints {
+		for idx := range checkpoints {
 			low := uint64(1<<63 - 1)
 			for _, name := range s.cfg.Consumers {
 				var seq uint64
@@ -552,7 +544,7 @@ func (s *Stream) Commit(c Commit) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("diskstream commit %s: %w", c.Consumer, err)
+		return fmt.Errorf("diskstream commit %s: %w", consumer, err)
 	}
 	if freed > 0 {
 		s.deleted.Add(recs)

@@ -148,13 +148,13 @@ func TestRetentionWaitsForEveryConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Commit(diskstream.Commit{Consumer: "a", Checkpoints: map[int]uint64{0: 100}, Put: map[string][]byte{"k": []byte("v")}}); err != nil {
+	if err := s.Commit("a", map[int]uint64{0: 100}, map[string][]byte{"k": []byte("v")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.Deleted != 0 {
 		t.Fatalf("deleted %d records before consumer b committed", st.Deleted)
 	}
-	if err := s.Commit(diskstream.Commit{Consumer: "b", Checkpoints: map[int]uint64{0: 35}}); err != nil {
+	if err := s.Commit("b", map[int]uint64{0: 35}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.Deleted != 30 {
@@ -164,7 +164,7 @@ func TestRetentionWaitsForEveryConsumer(t *testing.T) {
 	if err != nil || len(got) != 65 || got[0].SequenceNumber != fmt.Sprintf("%021d", 36) {
 		t.Fatalf("read after 35: %d records, %v", len(got), err)
 	}
-	if err := s.Commit(diskstream.Commit{Consumer: "a", Delete: []string{"k"}, Put: map[string][]byte{"j": []byte("w")}}); err != nil {
+	if err := s.Commit("a", nil, map[string][]byte{"j": []byte("w")}, []string{"k"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -212,7 +212,7 @@ func TestFullStreamThrottlesThenRecovers(t *testing.T) {
 	if st.Records != int64(puts*len(big)) || st.FileBytes > maxBytes {
 		t.Errorf("stats %+v after %d puts", st, puts)
 	}
-	if err := s.Commit(diskstream.Commit{Consumer: "a", Checkpoints: map[int]uint64{0: s.Head(0), 1: s.Head(1)}}); err != nil {
+	if err := s.Commit("a", map[int]uint64{0: s.Head(0), 1: s.Head(1)}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Put(ctx, big); err != nil {

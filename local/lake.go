@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate"
-	"github.com/spate-dev/spate/diskstream"
 	"github.com/spate-dev/spate/lake"
 )
 
@@ -107,7 +106,7 @@ func (lc *lakeConsumer) rollForward(in intent) (int, error) {
 	if err := lc.cfg.Lake.Publish(files); err != nil {
 		return 0, fmt.Errorf("local: roll forward lake commit %s: %w", in.ID, err)
 	}
-	if err := lc.cfg.Stream.Commit(diskstream.Commit{Consumer: lakeConsumerName, Checkpoints: in.Checkpoints, Delete: []string{intentKey}}); err != nil {
+	if err := lc.cfg.Stream.Commit(lakeConsumerName, in.Checkpoints, nil, []string{intentKey}); err != nil {
 		return 0, err
 	}
 	for i, seq := range in.Checkpoints {
@@ -134,7 +133,7 @@ func (lc *lakeConsumer) run(ctx context.Context, idx int) error {
 	after := lc.routed[idx]
 	for {
 		recs, err := lc.cfg.Stream.Read(ctx, idx, after, lc.cfg.BatchSize)
-		if errors.Is(err, diskstream.ErrClosed) || ctx.Err() != nil {
+		if errors.Is(err, spate.ErrClosed) || ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
@@ -150,7 +149,7 @@ func (lc *lakeConsumer) run(ctx context.Context, idx int) error {
 // route routes recs, retrying only the records the router failed, so that
 // no event is written twice; it returns false if ctx ended first.
 func (lc *lakeConsumer) route(ctx context.Context, idx int, recs []spate.Record) bool {
-	last, _ := diskstream.ParseSequence(recs[len(recs)-1].SequenceNumber)
+	last, _ := parseSequence(recs[len(recs)-1].SequenceNumber)
 	pending := recs
 	wait := 100 * time.Millisecond
 	for {
@@ -247,7 +246,7 @@ func (lc *lakeConsumer) commit() error {
 			in.Files = append(in.Files, intentFile{Tmp: f.Tmp, Final: f.Final})
 		}
 		raw, _ := json.Marshal(in)
-		if err := lc.cfg.Stream.Commit(diskstream.Commit{Consumer: lakeConsumerName, Put: map[string][]byte{intentKey: raw}}); err != nil {
+		if err := lc.cfg.Stream.Commit(lakeConsumerName, nil, map[string][]byte{intentKey: raw}, nil); err != nil {
 			return err
 		}
 		lc.cfg.Crash(CrashLakeIntent)
@@ -256,7 +255,7 @@ func (lc *lakeConsumer) commit() error {
 		}
 		lc.cfg.Crash(CrashLakePublished)
 	}
-	if err := lc.cfg.Stream.Commit(diskstream.Commit{Consumer: lakeConsumerName, Checkpoints: cps, Delete: []string{intentKey}}); err != nil {
+	if err := lc.cfg.Stream.Commit(lakeConsumerName, cps, nil, []string{intentKey}); err != nil {
 		return err
 	}
 	for i, seq := range cps {

@@ -28,13 +28,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/aggregate"
 	"github.com/spate-dev/spate/diskstream"
 	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/lake"
+	"github.com/spate-dev/spate/memstream"
 	"github.com/spate-dev/spate/reward"
 	"github.com/spate-dev/spate/router"
 )
@@ -56,9 +59,34 @@ const (
 	CrashRewardDelivered = "reward.delivered" // delivered, still in the outbox
 )
 
+// Log is the stream the consumers read, with their checkpoints and state:
+// diskstream.Stream (durable, the default) or memstream.Log (in memory,
+// for tests and benchmarks).
+type Log interface {
+	Shards() []string
+	// Head is the last sequence number of a shard (0: none yet).
+	Head(shard int) uint64
+	// Read returns up to max records after sequence number after, waiting
+	// for some; an error wrapping spate.ErrClosed once sealed and drained.
+	Read(ctx context.Context, shard int, after uint64, max int) ([]spate.Record, error)
+	Checkpoints(consumer string) ([]uint64, error)
+	State(consumer string) (map[string][]byte, error)
+	// Commit stores a consumer's checkpoints and state changes at once.
+	Commit(consumer string, checkpoints map[int]uint64, put map[string][]byte, del []string) error
+	// ID names the stream, stable across restarts.
+	ID() string
+}
+
+var (
+	_ Log = (*diskstream.Stream)(nil)
+	_ Log = (*memstream.Log)(nil)
+)
+
+func parseSequence(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }
+
 // Config wires the pipeline; all but Crash, Now and Log are required.
 type Config struct {
-	Stream *diskstream.Stream
+	Stream Log
 	// Lake must be opened with lake.Config.ManualFlush; Router routes into
 	// it.
 	Lake   *lake.Lake

@@ -208,7 +208,7 @@ func TestInterruptedLakeCommitRollsForward(t *testing.T) {
 		in.Files = append(in.Files, intentFile{Tmp: f.Tmp, Final: f.Final})
 	}
 	raw, _ := json.Marshal(in)
-	if err := r.stream.Commit(diskstream.Commit{Consumer: lakeConsumerName, Put: map[string][]byte{intentKey: raw}}); err != nil {
+	if err := r.stream.Commit(lakeConsumerName, nil, map[string][]byte{intentKey: raw}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// One file was renamed before the crash, and one file of a later
@@ -258,7 +258,7 @@ func TestOutboxIsDeliveredAfterARestartWithTheSameKeys(t *testing.T) {
 	}
 	a := folder.Close(st, false)[0]
 	b, _ := a.MarshalJSON()
-	if err := r.stream.Commit(diskstream.Commit{Consumer: aggConsumerName, Put: map[string][]byte{outboxPrefix + "00000000000000000007": b}}); err != nil {
+	if err := r.stream.Commit(aggConsumerName, nil, map[string][]byte{outboxPrefix + "00000000000000000007": b}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Delivered before the crash, not yet removed.

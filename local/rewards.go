@@ -13,7 +13,6 @@ import (
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/aggregate"
-	"github.com/spate-dev/spate/diskstream"
 	"github.com/spate-dev/spate/reward"
 )
 
@@ -138,7 +137,7 @@ func (ac *aggConsumer) run(ctx context.Context, sh *aggShard) error {
 		after := sh.last
 		sh.mu.Unlock()
 		recs, err := ac.cfg.Stream.Read(ctx, sh.idx, after, ac.cfg.BatchSize)
-		if errors.Is(err, diskstream.ErrClosed) || ctx.Err() != nil {
+		if errors.Is(err, spate.ErrClosed) || ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
@@ -157,7 +156,7 @@ func (ac *aggConsumer) fold(sh *aggShard, recs []spate.Record) error {
 	defer sh.mu.Unlock()
 	for i := range recs {
 		rec := &recs[i]
-		seq, err := diskstream.ParseSequence(rec.SequenceNumber)
+		seq, err := parseSequence(rec.SequenceNumber)
 		if err != nil {
 			return fmt.Errorf("local: aggregator: %w", err)
 		}
@@ -208,7 +207,7 @@ func (ac *aggConsumer) emit(sh *aggShard, out []aggregate.Aggregate, through uin
 		}
 		put[fmt.Sprintf("%s%020d", outboxPrefix, ac.next.Add(1)-1)] = b
 	}
-	if err := ac.cfg.Stream.Commit(diskstream.Commit{Consumer: aggConsumerName, Checkpoints: map[int]uint64{sh.idx: through}, Put: put}); err != nil {
+	if err := ac.cfg.Stream.Commit(aggConsumerName, map[int]uint64{sh.idx: through}, put, nil); err != nil {
 		return fmt.Errorf("local: aggregator commit: %w", err)
 	}
 	sh.cp = through
@@ -313,7 +312,7 @@ func (ac *aggConsumer) deliverOutbox(ctx context.Context) (int, error) {
 		} else if derr := ac.sender.Discard(ctx, st[k], err.Error()); derr != nil {
 			return len(keys) - i, derr
 		}
-		if err := ac.cfg.Stream.Commit(diskstream.Commit{Consumer: aggConsumerName, Delete: []string{k}}); err != nil {
+		if err := ac.cfg.Stream.Commit(aggConsumerName, nil, nil, []string{k}); err != nil {
 			return len(keys) - i, err
 		}
 		ac.outbox.Add(-1)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/aggregate"
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/diskstream"
@@ -23,6 +24,7 @@ import (
 	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/lake"
 	"github.com/spate-dev/spate/local"
+	"github.com/spate-dev/spate/memstream"
 	"github.com/spate-dev/spate/prom"
 	"github.com/spate-dev/spate/registry"
 	"github.com/spate-dev/spate/router"
@@ -37,6 +39,7 @@ type localConfig struct {
 	RewardURLs    []string
 	Shards        int
 	MaxDisk       int64
+	Stream        string // disk or memory
 	// Now is local mode's one clock: the stream's arrival stamps, the
 	// lake's partitions, ingest's received_at, window closes and the
 	// reward sender's MaxAge all read it.
@@ -87,6 +90,7 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", 60*time.Second, "how long the lake buffers events before committing its files (like Firehose's buffer interval)")
 	fs.DurationVar(&cfg.Window, "window", 60*time.Second, "tumbling window of the real-time aggregates (at most 15m)")
 	fs.Var((*stringList)(&cfg.RewardURLs), "reward-url", "reward API URL to POST aggregates to (repeatable); none: the built-in demo receiver")
+	fs.StringVar(&cfg.Stream, "stream", "disk", "disk: the durable stream under <data>/stream (a 202 survives kill -9); memory: in memory, for benchmarks (a crash loses what is not yet in the lake)")
 	fs.IntVar(&cfg.Shards, "shards", 4, "shards of the stream (fixed when <data>/stream is created)")
 	fs.Var((*byteSize)(&cfg.MaxDisk), "max-disk", "most disk the stream may use (e.g. 512MiB, 4GiB); when it is full ingest answers 503 until the consumers catch up")
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +101,9 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	}
 	if cfg.FlushInterval <= 0 {
 		return cfg, errors.New("--flush-interval must be positive")
+	}
+	if cfg.Stream != "disk" && cfg.Stream != "memory" {
+		return cfg, errors.New("--stream must be disk or memory")
 	}
 	if cfg.MaxDisk < 1<<20 {
 		return cfg, errors.New("--max-disk must be at least 1MiB")
@@ -111,8 +118,7 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	}
 	log := env.log
 	cfg.Now = clock.Or(env.now)
-	stream, srec, err := diskstream.Open(filepath.Join(cfg.DataDir, "stream"),
-		diskstream.Config{Shards: cfg.Shards, Consumers: local.Consumers, MaxBytes: cfg.MaxDisk, Now: cfg.Now})
+	stream, srec, err := openLocalStream(cfg)
 	if err != nil {
 		return err
 	}
@@ -165,7 +171,7 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	})
 	mux.Mount("/", f.server.Routes())
 	mux.Handle("/metrics", metrics.Handler())
-	log.Info("local pipeline", "data", cfg.DataDir, "flush_interval", cfg.FlushInterval.String(), "window", cfg.Window.String(),
+	log.Info("local pipeline", "stream", cfg.Stream, "data", cfg.DataDir, "flush_interval", cfg.FlushInterval.String(), "window", cfg.Window.String(),
 		"reward_urls", len(cfg.RewardURLs), "max_disk", cfg.MaxDisk)
 
 	// Drain front to back: requests and producer (everything answered 202
@@ -180,13 +186,42 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	if err := p.Stop(sctx); err != nil {
 		errs = append(errs, err)
 	}
-	st := stream.Stats()
-	log.Info("stream: stopped", "records", st.Records, "commits", st.Commits, "throttled", st.Throttled, "retained_bytes", st.Retained, "file_bytes", st.FileBytes)
+	if ds, ok := stream.(*diskstream.Stream); ok {
+		st := ds.Stats()
+		log.Info("stream: stopped", "records", st.Records, "commits", st.Commits, "throttled", st.Throttled, "retained_bytes", st.Retained, "file_bytes", st.FileBytes)
+	}
 	if len(errs) == 0 {
 		log.Info("stopped cleanly")
 	}
 	return errors.Join(errs...)
 }
+
+// localStream is what local mode needs of its stream.
+type localStream interface {
+	local.Log
+	spate.Sink
+	Seal()
+	Close() error
+}
+
+// openLocalStream opens the durable stream, or with --stream memory an
+// in-memory one.
+func openLocalStream(cfg localConfig) (localStream, diskstream.Recovered, error) {
+	if cfg.Stream == "memory" {
+		l, err := memstream.NewLog(memstream.LogConfig{Shards: cfg.Shards, Consumers: local.Consumers, Now: cfg.Now})
+		return memLog{l}, diskstream.Recovered{}, err
+	}
+	s, rec, err := diskstream.Open(filepath.Join(cfg.DataDir, "stream"),
+		diskstream.Config{Shards: cfg.Shards, Consumers: local.Consumers, MaxBytes: cfg.MaxDisk, Now: cfg.Now})
+	if err != nil {
+		return nil, rec, err
+	}
+	return s, rec, nil
+}
+
+type memLog struct{ *memstream.Log }
+
+func (memLog) Close() error { return nil }
 
 // crashAt returns the crash hook of SPATE_CRASH_AT=<point>[:<n>]: the
 // process kills itself (SIGKILL) the n-th time it passes point (see the

@@ -88,9 +88,16 @@ func eventID(i int) string { return fmt.Sprintf("0190a3c4-1111-7000-8000-%012d",
 // TestLocalEndToEnd posts events of every type, valid and invalid, in every
 // body format to `spate local`, stops it, and finds every accepted event
 // exactly once in the lake with its values, and none of the rejected.
+// It runs over the durable stream and over --stream memory.
 func TestLocalEndToEnd(t *testing.T) {
+	for _, stream := range []string{"disk", "memory"} {
+		t.Run(stream, func(t *testing.T) { testLocalEndToEnd(t, stream) })
+	}
+}
+
+func testLocalEndToEnd(t *testing.T, stream string) {
 	dir := t.TempDir()
-	base, stop := startLocal(t, "--data", dir, "--flush-interval", "1h", "--window", "1s")
+	base, stop := startLocal(t, "--data", dir, "--flush-interval", "1h", "--window", "1s", "--stream", stream)
 
 	valid := map[string]string{ // event_id → type
 	}
