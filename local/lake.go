@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -29,9 +30,31 @@ type intent struct {
 	Checkpoints map[int]uint64 `json:"checkpoints"`
 }
 
+// intentFile names a file relative to the lake's directory, so that a data
+// directory moved between a crash and the restart still rolls forward.
 type intentFile struct {
 	Tmp   string `json:"tmp"`
 	Final string `json:"final"`
+}
+
+func (lc *lakeConsumer) relFile(s lake.Sealed) intentFile {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(lc.cfg.Lake.Dir(), p); err == nil {
+			return r
+		}
+		return p
+	}
+	return intentFile{Tmp: rel(s.Tmp), Final: rel(s.Final)}
+}
+
+func (lc *lakeConsumer) absFile(f intentFile) lake.Sealed {
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(lc.cfg.Lake.Dir(), p)
+	}
+	return lake.Sealed{Tmp: abs(f.Tmp), Final: abs(f.Final)}
 }
 
 // lakeConsumer routes every shard into the lake and commits the lake's
@@ -90,9 +113,10 @@ func newLakeConsumer(cfg Config, rec *Recovery) (*lakeConsumer, error) {
 func (lc *lakeConsumer) rollForward(in intent) (int, error) {
 	var files []lake.Sealed
 	for _, f := range in.Files {
-		path := f.Tmp
+		sf := lc.absFile(f)
+		path := sf.Tmp
 		if _, err := os.Stat(path); err != nil {
-			path = f.Final
+			path = sf.Final
 		}
 		md, err := lake.ReadMetadata(path, MetaFlush)
 		if err != nil {
@@ -101,7 +125,7 @@ func (lc *lakeConsumer) rollForward(in intent) (int, error) {
 		if md[MetaFlush] != in.ID {
 			return 0, fmt.Errorf("local: roll forward lake commit %s: %s belongs to commit %q", in.ID, path, md[MetaFlush])
 		}
-		files = append(files, lake.Sealed{Tmp: f.Tmp, Final: f.Final})
+		files = append(files, sf)
 	}
 	if err := lc.cfg.Lake.Publish(files); err != nil {
 		return 0, fmt.Errorf("local: roll forward lake commit %s: %w", in.ID, err)
@@ -243,7 +267,7 @@ func (lc *lakeConsumer) commit() error {
 	if len(sealed) > 0 {
 		in := intent{ID: id, Checkpoints: cps}
 		for _, f := range sealed {
-			in.Files = append(in.Files, intentFile{Tmp: f.Tmp, Final: f.Final})
+			in.Files = append(in.Files, lc.relFile(f))
 		}
 		raw, _ := json.Marshal(in)
 		if err := lc.cfg.Stream.Commit(lakeConsumerName, nil, map[string][]byte{intentKey: raw}, nil); err != nil {
