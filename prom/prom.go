@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/diskstream"
 	"github.com/spate-dev/spate/ingest"
 	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/sqs"
@@ -29,6 +30,8 @@ type Sources struct {
 	// Kinesis is the Kinesis sink's counters: events and the records
 	// carrying them.
 	Kinesis func() kinesis.SinkStats
+	// Stream is local mode's durable stream (diskstream).
+	Stream func() diskstream.Stats
 }
 
 // Metrics holds the registry and the instruments adapters observe into.
@@ -95,13 +98,17 @@ var (
 	descKBytes   = prometheus.NewDesc("spate_kinesis_written_bytes_total", "Partition key and data bytes of the Kinesis records written.", nil, nil)
 	descKCalls   = prometheus.NewDesc("spate_kinesis_put_calls_total", "PutRecords calls made.", nil, nil)
 	descKUnexp   = prometheus.NewDesc("spate_kinesis_unexpected_shard_total", "Records that landed on another shard than the shard map predicted (each refreshes the map).", nil, nil)
+	descStCommit = prometheus.NewDesc("spate_stream_commits_total", "Local mode: stream transactions committed (each one group of batches, two fdatasyncs).", nil, nil)
+	descStRec    = prometheus.NewDesc("spate_stream_records_total", "Local mode: records written to the stream.", nil, nil)
+	descStThrot  = prometheus.NewDesc("spate_stream_throttled_total", "Local mode: records refused because the stream was full (--max-disk).", nil, nil)
+	descStBytes  = prometheus.NewDesc("spate_stream_retained_bytes", "Local mode: bytes of records not yet past every consumer.", nil, nil)
 )
 
 // snapshots is a collector over the Sources; descriptions are constant.
 type snapshots struct{ src Sources }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp} {
+	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp, descStCommit, descStRec, descStThrot, descStBytes} {
 		ch <- d
 	}
 }
@@ -148,6 +155,13 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(descKBytes, st.Bytes)
 		counter(descKCalls, st.Calls)
 		counter(descKUnexp, st.Unexpected)
+	}
+	if s.src.Stream != nil {
+		st := s.src.Stream()
+		counter(descStCommit, st.Commits)
+		counter(descStRec, st.Records)
+		counter(descStThrot, st.Throttled)
+		gauge(descStBytes, st.Retained)
 	}
 	if s.src.CircuitOpen != nil {
 		v := int64(0)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/diskstream"
 	"github.com/spate-dev/spate/ingest"
 	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/prom"
@@ -36,6 +37,9 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		Redrive:     func() sqs.RedriveStats { return sqs.RedriveStats{Redriven: 4, Poison: 1, Records: 1234} },
 		Kinesis: func() kinesis.SinkStats {
 			return kinesis.SinkStats{Calls: 3, Records: 40, Events: 720, Bytes: 900_000, Unexpected: 2}
+		},
+		Stream: func() diskstream.Stats {
+			return diskstream.Stats{Commits: 9, Records: 700, Throttled: 50, Retained: 4096}
 		},
 	})
 	m.ObserveKinesisPut(30*time.Millisecond, 500, 20)
@@ -65,6 +69,10 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		`spate_kinesis_written_bytes_total 900000`,
 		`spate_kinesis_put_calls_total 3`,
 		`spate_kinesis_unexpected_shard_total 2`,
+		`spate_stream_commits_total 9`,
+		`spate_stream_records_total 700`,
+		`spate_stream_throttled_total 50`,
+		`spate_stream_retained_bytes 4096`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(out, want) {

@@ -165,10 +165,14 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 		stream.Seal()
 		return errors.Join(err, p.Stop(context.Background()))
 	}
-	metrics := prom.New(prom.Sources{
+	src := prom.Sources{
 		Ingest:   func() ingest.Snapshot { return f.server.Stats().Snapshot() },
 		Producer: f.producer.Stats,
-	})
+	}
+	if ds, ok := stream.(*diskstream.Stream); ok {
+		src.Stream = ds.Stats
+	}
+	metrics := prom.New(src)
 	mux.Mount("/", f.server.Routes())
 	mux.Handle("/metrics", metrics.Handler())
 	log.Info("local pipeline", "stream", cfg.Stream, "data", cfg.DataDir, "flush_interval", cfg.FlushInterval.String(), "window", cfg.Window.String(),
