@@ -368,7 +368,9 @@ func TestShardMapFollowsKinesaliteReshard(t *testing.T) {
 	if _, err := client.SplitShard(ctx, &awskinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: first.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
 		t.Fatal(err)
 	}
-	if err := awskinesis.NewStreamExistsWaiter(client, func(o *awskinesis.StreamExistsWaiterOptions) { o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond }).
+	if err := awskinesis.NewStreamExistsWaiter(client, func(o *awskinesis.StreamExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	}).
 		Wait(ctx, &awskinesis.DescribeStreamInput{StreamName: aws.String(stream)}, time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -34,11 +34,11 @@ func TestDuplicateKeys(t *testing.T) {
 	}{
 		{`{"type":"click","type":"impression"}`, true},
 		{`{"type":"click","typ\u0065":"impression"}`, true}, // same key once unescaped
-		{`{"a":{"b":1,"b":2}}`, true},                        // at depth
-		{`[{"a":1},{"a":1}]`, false},                         // the same key in sibling objects
-		{`{"a":1,"A":2}`, false},                             // keys are case-sensitive
-		{`{"a":{"a":1}}`, false},                             // nesting is not a duplicate
-		{"{\"\xff\":1,\"\xfe\":2}", true},                    // both decode to U+FFFD, as encoding/json reads them
+		{`{"a":{"b":1,"b":2}}`, true},                       // at depth
+		{`[{"a":1},{"a":1}]`, false},                        // the same key in sibling objects
+		{`{"a":1,"A":2}`, false},                            // keys are case-sensitive
+		{`{"a":{"a":1}}`, false},                            // nesting is not a duplicate
+		{"{\"\xff\":1,\"\xfe\":2}", true},                   // both decode to U+FFFD, as encoding/json reads them
 		{manyKeys(100, false), false},
 		{manyKeys(100, true), true}, // found past the linear part of the key set
 	} {
