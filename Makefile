@@ -27,6 +27,7 @@ CLOCK_SHIFT ?= 8760h
 test: emulators
 	@failed=""; \
 	run() { name=$$1; shift; echo "== $$name"; if ! "$$@"; then failed="$$failed\n  $$name"; fi; }; \
+	run "gofmt" sh -c 'out=$$(gofmt -l $$(git ls-files "*.go")); [ -z "$$out" ] || { echo "not gofmt-ed: $$out" >&2; exit 1; }'; \
 	run "go vet" $(GO) vet ./...; \
 	run "go test -race" $(GO) test -race -count=1 -timeout 20m ./...; \
 	run "go test, clock $(CLOCK_SHIFT) ahead" env SPATE_CLOCK_SHIFT=$(CLOCK_SHIFT) $(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e /internal/faulttest -e /internal/deploytest); \
