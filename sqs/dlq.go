@@ -1,11 +1,11 @@
 package sqs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -21,11 +21,29 @@ type SendAPI interface {
 
 // DLQConfig holds the DLQ's limits; zero values take the defaults.
 type DLQConfig struct {
-	// MaxMessageBytes bounds one message body (default 256 KiB, SQS's
-	// long-standing limit; raise to 1 MiB where the queue allows it).
+	// MaxMessageBytes bounds one message body with its attributes: the
+	// queue's MaximumMessageSize, which QueueMaxMessageBytes reads (default
+	// 256 KiB, the smallest limit SQS queues have had by default).
 	MaxMessageBytes int
-	// MaxBatchBytes bounds one SendMessageBatch call (default 256 KiB).
+	// MaxBatchBytes bounds one SendMessageBatch call (default
+	// MaxMessageBytes; SQS takes at most 1 MiB in one call).
 	MaxBatchBytes int
+	// Stream names the stream the records were read from, for the letters
+	// of a stream consumer; empty for ingest's.
+	Stream string
+	// Payloads keeps a record too big for one message: the message then
+	// carries a pointer to it (the SQS extended-client pattern). Without
+	// it such a record fails with ErrTooLarge, unless OmitOversized.
+	Payloads PayloadWriter
+	// OmitOversized, without Payloads, dead-letters a record too big for
+	// a message that was read from a stream with its coordinates (shard,
+	// sequence number, size) and reason only, and tells OnOmitted: for a
+	// stream consumer, whose alternative is holding its shard. Records
+	// without coordinates (ingest's) still fail.
+	OmitOversized bool
+	// OnOmitted, when set, is told how many records were dead-lettered
+	// without their payload (a metric: an alarm watches it).
+	OnOmitted func(records int)
 }
 
 // DLQ is a spate.Sink that packs records into SQS messages.
@@ -33,6 +51,8 @@ type DLQ struct {
 	api      SendAPI
 	queueURL string
 	cfg      DLQConfig
+
+	offloaded, omitted atomic.Int64
 }
 
 // NewDLQ returns a DLQ writing to queueURL.
@@ -41,9 +61,20 @@ func NewDLQ(api SendAPI, queueURL string, cfg DLQConfig) *DLQ {
 		cfg.MaxMessageBytes = 256 << 10
 	}
 	if cfg.MaxBatchBytes <= 0 {
-		cfg.MaxBatchBytes = 256 << 10
+		cfg.MaxBatchBytes = min(cfg.MaxMessageBytes, 1<<20)
 	}
 	return &DLQ{api: api, queueURL: queueURL, cfg: cfg}
+}
+
+// DLQStats is a snapshot of the DLQ's counters.
+type DLQStats struct {
+	Offloaded int64 // records whose payload went to S3, a pointer to SQS
+	Omitted   int64 // records dead-lettered without their payload
+}
+
+// Stats returns the counters now.
+func (d *DLQ) Stats() DLQStats {
+	return DLQStats{Offloaded: d.offloaded.Load(), Omitted: d.omitted.Load()}
 }
 
 // Put sends recs with an unspecified reason.
@@ -51,8 +82,9 @@ func (d *DLQ) Put(ctx context.Context, recs []spate.Record) error {
 	return d.PutReason(ctx, recs, "unspecified")
 }
 
-// envelope bytes of a message besides its records, reason excluded.
-const envelopeBytes = 160
+// envelopeBytes of a message besides its records and reason: the JSON
+// around them and the spate_count attribute, which SQS counts too.
+const envelopeBytes = 192
 
 type pack struct {
 	idx  []int // indexes into the input records
@@ -60,28 +92,74 @@ type pack struct {
 }
 
 // PutReason packs recs into as few messages as fit and sends them in
-// batches of at most 10 messages, checking each entry's result. Records of
-// a message SQS refused come back failed in a *spate.BatchError.
+// batches of at most 10 messages, checking each entry's result. A record
+// too big for a message of its own goes to Payloads with a pointer in the
+// message, or without Payloads as its coordinates alone: the size of a
+// record read from a stream never fails it. Records of a message SQS refused, or whose payload S3 refused,
+// come back failed in a *spate.BatchError.
 func (d *DLQ) PutReason(ctx context.Context, recs []spate.Record, reason string) error {
 	if len(reason) > 1024 {
 		reason = reason[:1024]
 	}
+	fixed := envelopeBytes + len(reason) + len(d.cfg.Stream)
 	be := spate.NewBatchError(len(recs))
-	var packs []pack
-	var cur []int
-	size := envelopeBytes + len(reason)
-	flush := func() {
-		if len(cur) > 0 {
-			packs = append(packs, pack{idx: cur, body: d.body(recs, cur, reason)})
-			cur, size = nil, envelopeBytes+len(reason)
-		}
-	}
+	wires := make([][]byte, len(recs))
+	omitted := 0
 	for i, r := range recs {
-		n := wireSize(r)
-		if envelopeBytes+len(reason)+n > d.cfg.MaxMessageBytes {
-			be.Failed(i, fmt.Errorf("sqs dlq: record of %d bytes: %w", r.Size(), spate.ErrTooLarge))
+		wires[i] = encodeWire(wireRecord(r))
+		if fixed+len(wires[i])+1 <= d.cfg.MaxMessageBytes {
 			continue
 		}
+		w := coordinates(r)
+		w.Size = len(r.Data)
+		if d.cfg.Payloads != nil {
+			p, err := d.cfg.Payloads.PutPayload(ctx, reason, r.Data)
+			if err != nil {
+				be.Failed(i, fmt.Errorf("sqs dlq: record of %d bytes: %w", len(r.Data), err))
+				wires[i] = nil
+				continue
+			}
+			w.S3 = &p
+			d.offloaded.Add(1)
+		} else if d.cfg.OmitOversized && r.ShardID != "" {
+			w.PayloadOmitted = true
+			omitted++
+		} else {
+			// Without coordinates a letter without payload would say
+			// nothing: ingest's records, read from no stream yet, fail,
+			// as does a redrive's re-enqueue (it keeps the original).
+			be.Failed(i, fmt.Errorf("sqs dlq: record of %d bytes over the queue's %d: %w", len(r.Data), d.cfg.MaxMessageBytes, spate.ErrTooLarge))
+			wires[i] = nil
+			continue
+		}
+		wires[i] = encodeWire(w)
+		if fixed+len(wires[i])+1 > d.cfg.MaxMessageBytes {
+			// Only a key or coordinates longer than the queue's limit.
+			be.Failed(i, fmt.Errorf("sqs dlq: record key and coordinates over %d bytes: %w", d.cfg.MaxMessageBytes, spate.ErrTooLarge))
+			wires[i] = nil
+		}
+	}
+	if omitted > 0 {
+		d.omitted.Add(int64(omitted))
+		if d.cfg.OnOmitted != nil {
+			d.cfg.OnOmitted(omitted)
+		}
+	}
+
+	var packs []pack
+	var cur []int
+	size := fixed
+	flush := func() {
+		if len(cur) > 0 {
+			packs = append(packs, pack{idx: cur, body: d.body(recs, wires, cur, reason)})
+			cur, size = nil, fixed
+		}
+	}
+	for i := range recs {
+		if wires[i] == nil {
+			continue
+		}
+		n := len(wires[i]) + 1
 		if size+n > d.cfg.MaxMessageBytes {
 			flush()
 		}
@@ -102,10 +180,21 @@ func (d *DLQ) PutReason(ctx context.Context, recs []spate.Record, reason string)
 	return be.OrNil()
 }
 
-func (d *DLQ) body(recs []spate.Record, idx []int, reason string) []byte {
-	m := Message{Version: MessageVersion, Reason: reason, Count: len(idx), Records: make([]WireRecord, len(idx))}
+// messageWire is Message with its records encoded already.
+type messageWire struct {
+	Version         int               `json:"spate_dlq"`
+	Reason          string            `json:"reason"`
+	Stream          string            `json:"stream,omitempty"`
+	Count           int               `json:"count"`
+	FirstReceivedAt string            `json:"first_received_at,omitempty"`
+	LastReceivedAt  string            `json:"last_received_at,omitempty"`
+	Records         []json.RawMessage `json:"records"`
+}
+
+func (d *DLQ) body(recs []spate.Record, wires [][]byte, idx []int, reason string) []byte {
+	m := messageWire{Version: MessageVersion, Reason: reason, Stream: d.cfg.Stream, Count: len(idx), Records: make([]json.RawMessage, len(idx))}
 	for j, i := range idx {
-		m.Records[j] = wireRecord(recs[i])
+		m.Records[j] = wires[i]
 		if at := receivedAt(recs[i].Data); at != "" {
 			if m.FirstReceivedAt == "" || at < m.FirstReceivedAt {
 				m.FirstReceivedAt = at
@@ -115,16 +204,7 @@ func (d *DLQ) body(recs []spate.Record, idx []int, reason string) []byte {
 			}
 		}
 	}
-	// Without HTML escaping an event's JSON is embedded byte for byte:
-	// json.Marshal would turn each <, > and & into six bytes, past the
-	// size the message was packed for.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		panic(fmt.Sprintf("sqs dlq: marshal message: %v", err)) // records hold valid JSON or base64
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	return encodeWire(m)
 }
 
 func (d *DLQ) send(ctx context.Context, recs []spate.Record, packs []pack, be *spate.BatchError) {

@@ -19,7 +19,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		{PartitionKey: "s1", Data: []byte(`{"type":"click","event_id":"e","received_at":"2026-01-02T03:04:05.000Z"}`)},
 		{PartitionKey: "s2", Data: []byte{0xff, 0x00, 'x'}},
 	}
-	f.Add(d.body(recs, []int{0, 1}, "kinesis put s: ProvisionedThroughputExceededException"))
+	f.Add(bodyOf(d, recs, []int{0, 1}, "kinesis put s: ProvisionedThroughputExceededException"))
+	f.Add([]byte(`{"spate_dlq":1,"reason":"too_large","stream":"s","count":1,"records":[{"key":"k","shard":"shardId-1","seq":"9","size":5,"s3":{"bucket":"b","key":"dead-letter/x"}}]}`))
+	f.Add([]byte(`{"spate_dlq":1,"reason":"too_large","count":1,"records":[{"key":"k","shard":"shardId-1","seq":"9","arrived_at":"2026-01-02T03:04:05.000Z","size":5,"payload_omitted":true}]}`))
 	f.Add([]byte(`{"spate_dlq":1,"reason":"r","count":1,"records":[{"key":"k","b64":"AAE="}]}`))
 	f.Add([]byte(`{"spate_dlq":1,"count":2,"records":[{"key":"k","json":{}}]}`))
 	f.Add([]byte(`{"spate_dlq":1,"count":1,"records":[{"key":"","json":1}]}`))
@@ -42,12 +44,20 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		idx := make([]int, len(recs))
 		for i := range idx {
+			w := m.Records[i]
+			if elsewhere := w.S3 != nil || w.PayloadOmitted; elsewhere {
+				if len(recs[i].Data) != 0 || w.Size <= 0 {
+					t.Fatalf("record %d: pointer %+v with data or without size", i, w)
+				}
+				// Its payload is elsewhere: nothing to repack.
+				return
+			}
 			if recs[i].PartitionKey == "" || len(recs[i].Data) == 0 {
 				t.Fatalf("record %d accepted empty", i)
 			}
 			idx[i] = i
 		}
-		again := d.body(recs, idx, m.Reason)
+		again := bodyOf(d, recs, idx, m.Reason)
 		m2, recs2, err := DecodeMessage(again)
 		if err != nil {
 			t.Fatalf("repacked message does not decode: %v\n%s", err, again)
@@ -69,8 +79,17 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatalf("record %d changed by repacking:\n%q\n%q", i, recs[i].Data, recs2[i].Data)
 			}
 		}
-		if third := d.body(recs2, idx, m2.Reason); !bytes.Equal(third, again) {
+		if third := bodyOf(d, recs2, idx, m2.Reason); !bytes.Equal(third, again) {
 			t.Fatalf("repacking is not stable:\n%s\n%s", again, third)
 		}
 	})
+}
+
+// bodyOf packs recs[idx] into one message body as PutReason does.
+func bodyOf(d *DLQ, recs []spate.Record, idx []int, reason string) []byte {
+	wires := make([][]byte, len(recs))
+	for _, i := range idx {
+		wires[i] = encodeWire(wireRecord(recs[i]))
+	}
+	return d.body(recs, wires, idx, reason)
 }

@@ -71,6 +71,10 @@ type RedriveConfig struct {
 	DryRun bool
 	// DLQ configures how refused records are re-enqueued.
 	DLQ DLQConfig
+	// Payloads reads the payloads of records a message points at in S3
+	// (records too big for the queue). Without it such a message is left
+	// as poison.
+	Payloads PayloadReader
 	// OnMessage, when set, sees every handled message (progress output).
 	OnMessage func(MessageResult)
 }
@@ -372,6 +376,22 @@ func (r *Redriver) handle(ctx context.Context, m types.Message) MessageResult {
 		res.Outcome = Counted
 		return res
 	}
+	if err := r.fetch(ctx, msg, recs); err != nil {
+		if errors.Is(err, ErrBadMessage) || errors.Is(err, ErrPayloadOmitted) {
+			// Nothing to put: a letter of coordinates only is read from
+			// the stream by an operator while it still holds the record.
+			r.poison.Add(1)
+			res.Outcome, res.Err = Poison, err
+			r.log.Error("dlq message points at a payload it cannot have; left for the queue's redrive policy",
+				"message_id", res.MessageID, "err", err)
+			return res
+		}
+		r.errs.Add(1)
+		r.retained.Add(1)
+		res.Outcome, res.Err = Retained, err
+		r.log.Warn("dlq payload read failed; message retained", "message_id", res.MessageID, "err", err)
+		return res
+	}
 	for left := len(recs); left > 0; {
 		n := min(left, r.limiter.Burst())
 		if err := r.limiter.WaitN(ctx, n); err != nil {
@@ -448,6 +468,14 @@ func (r *Redriver) handle(ctx context.Context, m types.Message) MessageResult {
 	r.redriven.Add(1)
 	res.Outcome = Redriven
 	return res
+}
+
+// fetch reads the payloads msg keeps in S3 into recs, within
+// MessageTimeout.
+func (r *Redriver) fetch(ctx context.Context, msg Message, recs []spate.Record) error {
+	fctx, cancel := context.WithTimeout(ctx, r.cfg.MessageTimeout)
+	defer cancel()
+	return FetchPayloads(fctx, r.cfg.Payloads, msg, recs)
 }
 
 // maxPoisonSeen bounds the memory of reported poison messages.
