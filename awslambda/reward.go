@@ -45,8 +45,9 @@ func NewRewardHandler(s RewardSender, margin time.Duration, log *slog.Logger) *R
 	return &RewardHandler{sender: s, margin: margin, log: log}
 }
 
-// Handle delivers ev's aggregates in order. A record that is not an
-// aggregate is dead-lettered and skipped. At the first aggregate still
+// Handle delivers ev's aggregates in order. A record that can never
+// succeed — not an aggregate, or refused by an API with a 4xx — is
+// dead-lettered and skipped on its first attempt. At the first aggregate still
 // owed to some API it stops and reports that record: those before it are
 // done, those after it come back with it (their idempotency keys make
 // repeats harmless). It never returns an error, which would retry the
@@ -58,9 +59,12 @@ func (h *RewardHandler) Handle(ctx context.Context, ev events.KinesisEvent) (eve
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-h.margin))
 		defer cancel()
 	}
-	for i, r := range ev.Records {
-		seq := r.Kinesis.SequenceNumber
-		err := h.handle(ctx, r.Kinesis.Data)
+	recs := records(ev.Records)
+	for i, r := range recs {
+		seq := r.SequenceNumber
+		// Dead letters name the record they came from.
+		rctx := reward.WithSource(ctx, reward.Source{Shard: r.ShardID, Sequence: seq, ArrivedAt: r.ArrivedAt})
+		err := h.handle(rctx, r.Data)
 		if err == nil {
 			continue
 		}

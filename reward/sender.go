@@ -124,10 +124,29 @@ func (s sinkLetters) DeadLetter(ctx context.Context, l Letter) error {
 	if key == "" {
 		key = "undecodable"
 	}
-	if err := s.sink.Put(ctx, []spate.Record{{PartitionKey: key, Data: data}}); err != nil {
+	rec := spate.Record{PartitionKey: key, Data: data}
+	if src, ok := ctx.Value(sourceKey{}).(Source); ok {
+		rec.ShardID, rec.SequenceNumber, rec.ArrivedAt = src.Shard, src.Sequence, src.ArrivedAt
+	}
+	if err := s.sink.Put(ctx, []spate.Record{rec}); err != nil {
 		return fmt.Errorf("dead letter put: %w", err)
 	}
 	return nil
+}
+
+// Source is where on its stream the record being delivered was read.
+type Source struct {
+	Shard, Sequence string
+	ArrivedAt       time.Time
+}
+
+type sourceKey struct{}
+
+// WithSource returns ctx carrying src: the dead letters SinkLetters writes
+// under it carry the record's shard and sequence number, so a letter too
+// big for its queue can still be found on the stream.
+func WithSource(ctx context.Context, src Source) context.Context {
+	return context.WithValue(ctx, sourceKey{}, src)
 }
 
 // Stats is a snapshot of the Sender's counters.

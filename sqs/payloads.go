@@ -157,3 +157,37 @@ func QueueMaxMessageBytes(ctx context.Context, api AttributesAPI, queueURL strin
 	}
 	return n, nil
 }
+
+// OpenAPI is what OpenDLQ needs of the SQS client.
+type OpenAPI interface {
+	SendAPI
+	AttributesAPI
+}
+
+// OpenDLQ returns a DLQ on queueURL sized to the queue's own
+// MaximumMessageSize, read now: a stream consumer's dead letters then use
+// all the queue allows, and go to cfg.Payloads only beyond it. A queue
+// that cannot be read fails here, at start, not at the first dead letter.
+func OpenDLQ(ctx context.Context, api OpenAPI, queueURL string, cfg DLQConfig) (*DLQ, error) {
+	n, err := QueueMaxMessageBytes(ctx, api, queueURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxMessageBytes <= 0 || cfg.MaxMessageBytes > n {
+		cfg.MaxMessageBytes = n
+	}
+	return NewDLQ(api, queueURL, cfg), nil
+}
+
+// MaxMessageBytes is the largest message body the DLQ sends.
+func (d *DLQ) MaxMessageBytes() int { return d.cfg.MaxMessageBytes }
+
+// PathStyleOnCustomEndpoint is an S3 client option: with an endpoint
+// configured (AWS_ENDPOINT_URL_S3, for an S3-compatible store or a fake on
+// loopback) buckets are addressed in the path, as such stores expect;
+// against AWS itself the SDK's default, virtual-hosted style, stays.
+func PathStyleOnCustomEndpoint(o *s3.Options) {
+	if o.BaseEndpoint != nil {
+		o.UsePathStyle = true
+	}
+}

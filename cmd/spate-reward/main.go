@@ -9,6 +9,9 @@
 //
 //	SPATE_REWARD_ENDPOINTS     "model=url,model=url": the reward APIs (required)
 //	SPATE_REWARD_DLQ_URL       SQS queue for dead letters (default: log them only)
+//	SPATE_DEAD_LETTER_BUCKET   bucket for dead letters over the queue's MaximumMessageSize,
+//	                           under dead-letter/ (default: such letters carry coordinates only)
+//	SPATE_SOURCE_STREAM        the stream the function reads, named in dead letters
 //	SPATE_REWARD_TIMEOUT       one call's timeout (default 10s)
 //	SPATE_REWARD_MAX_ELAPSED   retrying one aggregate within an invocation (default 30s)
 //	SPATE_REWARD_MAX_AGE       retrying at all, from the window's end (default 1h)
@@ -29,6 +32,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/spate-dev/spate/awslambda"
@@ -80,7 +84,13 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		if err != nil {
 			return nil, err
 		}
-		cfg.DeadLetters = reward.SinkLetters(sqs.NewDLQ(awssqs.NewFromConfig(awsCfg), q, sqs.DLQConfig{}))
+		dlq, err := awslambda.OpenDeadLetters(ctx, awssqs.NewFromConfig(awsCfg), awss3.NewFromConfig(awsCfg, sqs.PathStyleOnCustomEndpoint), awslambda.DeadLetterConfig{
+			Function: "reward", QueueURL: q, Bucket: getenv("SPATE_DEAD_LETTER_BUCKET"), Stream: getenv("SPATE_SOURCE_STREAM"),
+		}, log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.DeadLetters = reward.SinkLetters(dlq)
 	}
 	sender, err := reward.New(endpoints, cfg)
 	if err != nil {

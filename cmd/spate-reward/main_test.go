@@ -4,9 +4,18 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/spate-dev/spate/internal/spatetest"
 )
 
 func TestSetup(t *testing.T) {
+	ep := spatetest.Emulators(t)
+	ctx := spatetest.Context(t, 30*time.Second)
+	t.Setenv("AWS_ENDPOINT_URL_SQS", ep.SQS)
 	t.Setenv("AWS_REGION", "eu-north-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDSPATETEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
@@ -28,7 +37,16 @@ func TestSetup(t *testing.T) {
 	}
 	env["SPATE_REWARD_MAX_AGE"] = "2h"
 	env["SPATE_REWARD_TIMEOUT"] = "5s"
-	env["SPATE_REWARD_DLQ_URL"] = "https://sqs.eu-north-1.amazonaws.com/123456789012/spate-reward-dlq"
+	env["SPATE_REWARD_DLQ_URL"] = ep.SQS + "/000000000000/no-such-queue"
+	if _, err := setup(context.Background(), getenv, log); err == nil {
+		t.Error("setup with a queue it cannot read succeeded: the limit must be read at start")
+	}
+	q, err := awssqs.NewFromConfig(spatetest.AWSConfig(), func(o *awssqs.Options) { o.BaseEndpoint = aws.String(ep.SQS) }).
+		CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String("spate-reward-dlq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["SPATE_REWARD_DLQ_URL"] = aws.ToString(q.QueueUrl)
 	if h, err := setup(context.Background(), getenv, log); err != nil || h == nil {
 		t.Errorf("setup: %v", err)
 	}

@@ -6,7 +6,13 @@
 //	SPATE_FIREHOSE_PREFIX        delivery stream of a type: prefix + type (default "spate-")
 //	SPATE_FIREHOSE_STREAMS       per-type overrides: "type=stream,type=stream"
 //	SPATE_DEAD_LETTER_QUEUE_URL  SQS queue for records no route takes (required)
+//	SPATE_DEAD_LETTER_BUCKET     bucket for dead letters over the queue's MaximumMessageSize,
+//	                             under dead-letter/ (default: such letters carry coordinates only)
+//	SPATE_SOURCE_STREAM          the stream the function reads, named in dead letters
 //	SPATE_LOG_LEVEL              debug, info (default), warn, error
+//
+// Every record that can never be routed (undecodable, unknown type, too
+// large) is dead-lettered and skipped on its first attempt.
 package main
 
 import (
@@ -18,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/spate-dev/spate/awslambda"
@@ -29,7 +36,7 @@ import (
 
 func main() {
 	log := awslambda.NewLogger(os.Stdout, os.Getenv)
-	h, err := setup(context.Background(), log)
+	h, err := setup(context.Background(), os.Getenv, log)
 	if err != nil {
 		log.Error("router: setup", "error", err)
 		os.Exit(1)
@@ -37,13 +44,13 @@ func main() {
 	lambda.StartHandlerFunc(h.Handle)
 }
 
-func setup(ctx context.Context, log *slog.Logger) (*awslambda.RouterHandler, error) {
+func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*awslambda.RouterHandler, error) {
 	reg := registry.New(registry.Limits{})
-	streams, err := awslambda.RouterStreams(reg.Types(), os.Getenv)
+	streams, err := awslambda.RouterStreams(reg.Types(), getenv)
 	if err != nil {
 		return nil, err
 	}
-	queue := os.Getenv("SPATE_DEAD_LETTER_QUEUE_URL")
+	queue := getenv("SPATE_DEAD_LETTER_QUEUE_URL")
 	if queue == "" {
 		return nil, errors.New("SPATE_DEAD_LETTER_QUEUE_URL is required")
 	}
@@ -51,7 +58,12 @@ func setup(ctx context.Context, log *slog.Logger) (*awslambda.RouterHandler, err
 	if err != nil {
 		return nil, err
 	}
-	dlq := sqs.NewDLQ(awssqs.NewFromConfig(cfg), queue, sqs.DLQConfig{})
+	dlq, err := awslambda.OpenDeadLetters(ctx, awssqs.NewFromConfig(cfg), awss3.NewFromConfig(cfg, sqs.PathStyleOnCustomEndpoint), awslambda.DeadLetterConfig{
+		Function: "router", QueueURL: queue, Bucket: getenv("SPATE_DEAD_LETTER_BUCKET"), Stream: getenv("SPATE_SOURCE_STREAM"),
+	}, log)
+	if err != nil {
+		return nil, err
+	}
 	r, err := router.New(reg, firehose.NewDestination(awsfirehose.NewFromConfig(cfg)), dlq, router.Config{Streams: streams}, log)
 	if err != nil {
 		return nil, err

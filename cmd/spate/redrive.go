@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/spate-dev/spate"
@@ -40,6 +41,9 @@ Puts the events of the SQS dead-letter queue back into the Kinesis stream.
 A message is deleted only once every event in it is in the stream; events
 the stream refuses again go back to the queue in a new, smaller message.
 Messages that cannot be decoded are left for the queue's redrive policy.
+Records a message keeps in S3 (dead letters over the queue's size limit)
+are read from the bucket and key it names; letters that carry only a
+record's coordinates are left, like undecodable ones.
 Stops when the queue is empty (or after --max-messages). AWS region,
 credentials and endpoints come from the SDK's standard configuration.
 
@@ -105,6 +109,9 @@ func runRedrive(ctx context.Context, env *environment, args []string) error {
 		StopWhenEmpty:     !f.follow,
 		Limit:             f.maxMessages,
 		DryRun:            f.dryRun,
+		// Letters too big for the queue point at their payload in S3
+		// (the bucket is in each pointer).
+		Payloads: sqs.NewS3Payloads(s3.NewFromConfig(awsCfg, sqs.PathStyleOnCustomEndpoint), "", nil),
 		OnMessage: func(m sqs.MessageResult) {
 			if m.Outcome == sqs.Poison || m.Outcome == sqs.Retained {
 				fmt.Fprintf(env.stderr, "message %s: %s (%d events, receive #%d): %v\n", m.MessageID, m.Outcome, m.Records, m.ReceiveCount, m.Err)
