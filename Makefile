@@ -7,7 +7,7 @@ LAMBDA_ARCH ?= arm64
 # Reproducible binaries: no VCS stamp or local paths, fixed build id.
 GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags='-s -w -buildid='
 
-.PHONY: all build test test-clock-shift unit emulators fuzz bench lambdas tf-fmt tf-validate loadtest-check clean
+.PHONY: all build test test-clock-shift unit emulators fuzz bench lambdas rie tf-fmt tf-validate loadtest-check clean
 
 all: build
 
@@ -63,16 +63,24 @@ bench:
 	$(GO) run ./internal/benchreport -go $(GO) -out docs/benchmarks.md
 
 ## lambdas: bootstrap zips for provided.al2023 on $(LAMBDA_ARCH), byte-reproducible
-## (internal/lambdazip: fixed times and modes); terraform reads dist/<fn>.zip
+## (internal/lambdazip: fixed times and modes); terraform reads dist/<fn>.zip.
+## The RIE suite (internal/rietest) runs this target with the host's
+## LAMBDA_ARCH and its own DIST, so it tests the bootstraps as shipped.
 LAMBDAS := router aggregator reward
+DIST ?= dist
 lambdas:
-	@set -e; mkdir -p dist; for fn in $(LAMBDAS); do \
+	@set -e; mkdir -p $(DIST); for fn in $(LAMBDAS); do \
 	  if [ ! -f cmd/spate-$$fn/main.go ]; then echo "lambdas: cmd/spate-$$fn/main.go is missing" >&2; exit 1; fi; \
-	  rm -rf dist/$$fn && mkdir -p dist/$$fn; \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o dist/$$fn/bootstrap ./cmd/spate-$$fn; \
-	  $(GO) run ./tools/lambdazip -o dist/$$fn.zip dist/$$fn/bootstrap; \
-	  sha256sum dist/$$fn.zip; \
+	  rm -rf $(DIST)/$$fn && mkdir -p $(DIST)/$$fn; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags lambda.norpc -o $(DIST)/$$fn/bootstrap ./cmd/spate-$$fn; \
+	  $(GO) run ./tools/lambdazip -o $(DIST)/$$fn.zip $(DIST)/$$fn/bootstrap; \
+	  sha256sum $(DIST)/$$fn.zip; \
 	done
+
+## rie: the AWS Lambda Runtime Interface Emulator, pinned by the tool
+## directive in go.mod (the RIE suite builds it the same way)
+rie:
+	$(GO) build -o bin/aws-lambda-rie github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 
 tf-fmt:
 	terraform fmt -recursive terraform
