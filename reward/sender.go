@@ -115,6 +115,11 @@ func SinkLetters(sink spate.Sink) DeadLetterer { return sinkLetters{sink} }
 
 type sinkLetters struct{ sink spate.Sink }
 
+// reasonSink is a sink that keeps why with the records (sqs.DLQ).
+type reasonSink interface {
+	PutReason(ctx context.Context, recs []spate.Record, reason string) error
+}
+
 func (s sinkLetters) DeadLetter(ctx context.Context, l Letter) error {
 	data, err := json.Marshal(l)
 	if err != nil {
@@ -128,7 +133,13 @@ func (s sinkLetters) DeadLetter(ctx context.Context, l Letter) error {
 	if src, ok := ctx.Value(sourceKey{}).(Source); ok {
 		rec.ShardID, rec.SequenceNumber, rec.ArrivedAt = src.Shard, src.Sequence, src.ArrivedAt
 	}
-	if err := s.sink.Put(ctx, []spate.Record{rec}); err != nil {
+	if rs, ok := s.sink.(reasonSink); ok {
+		// The queue's message then says why, as the router's do.
+		err = rs.PutReason(ctx, []spate.Record{rec}, l.Reason)
+	} else {
+		err = s.sink.Put(ctx, []spate.Record{rec})
+	}
+	if err != nil {
 		return fmt.Errorf("dead letter put: %w", err)
 	}
 	return nil
