@@ -59,6 +59,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     }
   }
 
+  # Payloads of dead letters too big for their queue (dead_letters.tf):
+  # kept past the queues' 14-day retention, so no pointer outlives them.
+  rule {
+    id     = "dead-letters"
+    status = "Enabled"
+    filter {
+      prefix = local.dead_letter_prefix
+    }
+    expiration {
+      days = var.dead_letter_expiration_days
+    }
+  }
+
   rule {
     id     = "conversion-errors"
     status = "Enabled"

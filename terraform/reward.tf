@@ -41,6 +41,9 @@ resource "aws_lambda_function" "reward" {
       SPATE_REWARD_DLQ_URL     = aws_sqs_queue.reward_dead_letter.url
       SPATE_REWARD_MAX_ELAPSED = "${local.reward_max_elapsed_seconds}s"
       SPATE_REWARD_MAX_AGE     = "${var.reward_max_age_seconds}s"
+      # Letters over the queue's size limit (dead_letters.tf).
+      SPATE_DEAD_LETTER_BUCKET = aws_s3_bucket.lake.id
+      SPATE_SOURCE_STREAM      = aws_kinesis_stream.aggregates.name
     }
   }
 
@@ -49,7 +52,7 @@ resource "aws_lambda_function" "reward" {
     log_group  = aws_cloudwatch_log_group.lambda["reward"].name
   }
 
-  depends_on = [aws_iam_role_policy.lambda_stream, aws_iam_role_policy.reward]
+  depends_on = [aws_iam_role_policy.lambda_stream, aws_iam_role_policy.reward, aws_iam_role_policy.dead_letters]
 }
 
 resource "aws_lambda_event_source_mapping" "reward" {

@@ -40,6 +40,9 @@ resource "aws_lambda_function" "router" {
       # "type=stream,…" for every registry type (awslambda.RouterStreams).
       SPATE_FIREHOSE_STREAMS      = join(",", [for t, f in aws_kinesis_firehose_delivery_stream.events : "${t}=${f.name}"])
       SPATE_DEAD_LETTER_QUEUE_URL = aws_sqs_queue.router_dead_letter.url
+      # Letters over the queue's size limit (dead_letters.tf).
+      SPATE_DEAD_LETTER_BUCKET = aws_s3_bucket.lake.id
+      SPATE_SOURCE_STREAM      = aws_kinesis_stream.events.name
     }
   }
 
@@ -48,7 +51,7 @@ resource "aws_lambda_function" "router" {
     log_group  = aws_cloudwatch_log_group.lambda["router"].name
   }
 
-  depends_on = [aws_iam_role_policy.lambda_stream, aws_iam_role_policy.router]
+  depends_on = [aws_iam_role_policy.lambda_stream, aws_iam_role_policy.router, aws_iam_role_policy.dead_letters]
 }
 
 resource "aws_lambda_event_source_mapping" "router" {
