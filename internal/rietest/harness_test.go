@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 // architecture (the very recipe that ships them) and the RIE, once per run.
 func build(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("RIE suite: runs in make test, not -short")
+	}
 	binaries.once.Do(func() {
 		dir, err := os.MkdirTemp("", "spate-rie-")
 		if err != nil {
