@@ -71,7 +71,13 @@ func TestRedriveCommand(t *testing.T) {
 	for i := range recs {
 		recs[i] = spate.Record{PartitionKey: fmt.Sprintf("s%d", i%5), Data: fmt.Appendf(nil, `{"type":"click","event_id":"00000000-0000-4000-8000-%012d"}`, i)}
 	}
-	if err := sqs.NewDLQ(qc, queue, sqs.DLQConfig{MaxMessageBytes: 1024}).PutReason(ctx, recs, "kinesis put: throttled"); err != nil {
+	// One record is over the queue's limit: its payload is in S3 and its
+	// message points there, which the command follows.
+	recs[7].Data = fmt.Appendf(nil, `{"type":"click","event_id":"00000000-0000-4000-8000-000000000007","pad":%q}`, strings.Repeat("p", 3000))
+	s3 := spatetest.NewS3(t, "spate-lake")
+	t.Setenv("AWS_ENDPOINT_URL_S3", s3.URL)
+	dlqCfg := sqs.DLQConfig{MaxMessageBytes: 1024, Payloads: sqs.NewS3Payloads(s3.Client, "spate-lake", nil)}
+	if err := sqs.NewDLQ(qc, queue, dlqCfg).PutReason(ctx, recs, "kinesis put: throttled"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -119,6 +125,16 @@ func TestRedriveCommand(t *testing.T) {
 	// events of 5 keys on 2 shards fill far fewer records.
 	if raw, err := spatetest.ReadRecords(ctx, kc, stream); err != nil || len(raw) >= len(recs)/2 {
 		t.Errorf("stream holds %d Kinesis records (%v) for %d events: not aggregated", len(raw), err, len(recs))
+	}
+	if keys := s3.Keys(t, "spate-lake", "dead-letter/"); len(keys) != 1 {
+		t.Errorf("bucket holds %q, want the one big payload", keys)
+	}
+	found := false
+	for _, r := range got {
+		found = found || bytes.Equal(r.Data, recs[7].Data)
+	}
+	if !found {
+		t.Error("the record kept in S3 is not in the stream")
 	}
 	left, err := faulttest.ReadQueue(ctx, qc, queue, time.Minute, 0)
 	if err != nil || left.Messages != 0 {
