@@ -3,6 +3,8 @@ package awslambda
 import (
 	"log/slog"
 	"time"
+
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // MetricNamespace is the CloudWatch namespace of spate's own Lambda metrics.
@@ -14,9 +16,7 @@ const MetricNamespace = "spate"
 // CloudWatch Logs, which extracts the metric from it. No agent, no
 // PutMetricData permission, nothing held between invocations.
 func Counter(log *slog.Logger, function, name string, now func() time.Time) func(n int) {
-	if now == nil {
-		now = time.Now
-	}
+	now = clock.Or(now)
 	return func(n int) {
 		log.Warn("metric "+name, "_aws", map[string]any{
 			"Timestamp": now().UnixMilli(),

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // DeadLetterPrefix is where payloads too big for their dead-letter queue
@@ -56,12 +58,10 @@ type S3Payloads struct {
 }
 
 // NewS3Payloads returns the store writing to bucket; now dates the keys
-// (nil: time.Now).
+// (nil: clock.Wall). A store that only reads takes no bucket: a pointer
+// names its own.
 func NewS3Payloads(api ObjectAPI, bucket string, now func() time.Time) *S3Payloads {
-	if now == nil {
-		now = time.Now
-	}
-	return &S3Payloads{api: api, bucket: bucket, now: now}
+	return &S3Payloads{api: api, bucket: bucket, now: clock.Or(now)}
 }
 
 // PutPayload writes data at dead-letter/<class>/dt=YYYY-MM-DD/<sha256>,

@@ -25,6 +25,7 @@ import (
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/internal/spatetest"
 	"github.com/spate-dev/spate/sqs"
 )
@@ -131,6 +132,8 @@ func start(t *testing.T, fn string, timeout int, env map[string]string) *functio
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=AKIDSPATETEST", "AWS_SECRET_ACCESS_KEY=secret",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
 		"AWS_LAMBDA_FUNCTION_NAME=spate-" + fn, fmt.Sprintf("AWS_LAMBDA_FUNCTION_TIMEOUT=%d", timeout),
+		// A shifted run (make test) shifts the functions' clocks too.
+		clock.ShiftEnv + "=" + os.Getenv(clock.ShiftEnv),
 	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -279,7 +282,7 @@ func shardRecords(stream, shard string, base int, data ...[]byte) events.Kinesis
 			EventID: shard + ":" + seq, EventSource: "aws:kinesis", EventName: "aws:kinesis:record", EventVersion: "1.0",
 			EventSourceArn: "arn:aws:kinesis:us-east-1:123456789012:stream/" + stream, AwsRegion: "us-east-1",
 			Kinesis: events.KinesisRecord{KinesisSchemaVersion: "1.0", PartitionKey: fmt.Sprintf("pk-%d", i), SequenceNumber: seq, Data: d,
-				ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: time.Now().Truncate(time.Millisecond)}},
+				ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: clock.Wall()().Truncate(time.Millisecond)}},
 		})
 	}
 	return ev

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/internal/spatetest"
 	"github.com/spate-dev/spate/reward"
 )
@@ -69,9 +70,10 @@ func (a *rewardAPI) callsFor(id string) int {
 }
 
 // aggregateJSON is one aggregate record of a window that ended just now
-// (so it is within SPATE_REWARD_MAX_AGE), with rows rows.
+// by the functions' clock (so it is within SPATE_REWARD_MAX_AGE), with
+// rows rows.
 func aggregateJSON(id string, rows int) []byte {
-	end := time.Now().UTC().Truncate(time.Minute)
+	end := clock.Wall()().UTC().Truncate(time.Minute)
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"id":%q,"source":"spate-events/shardId-000000000000","window_start":%q,"window_end":%q,"rows":[`,
 		id, end.Add(-time.Minute).Format(time.RFC3339), end.Format(time.RFC3339))

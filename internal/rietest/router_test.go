@@ -126,7 +126,8 @@ func TestRouterUnderRIE(t *testing.T) {
 		bigUnknown := event("purchase", 300<<10)              // over the 256 KiB the DLQ used to assume
 		bigGarbage := bytes.Repeat([]byte{0xc3, 0x28}, 200<<10)
 		ev := shardRecords("spate-events", "shardId-000000000002", 10,
-			[]byte("not json"), tooLarge, event("purchase", 0), bigUnknown, bigGarbage, huge, event("click", 0))
+			[]byte("not json"), tooLarge, event("purchase", 0), bigUnknown, bigGarbage, huge,
+			[]byte(`{"type":"click","event_id":"e","type":"click"}`), event("click", 0))
 		resp, _ := fn.kinesisResponse(t, ev)
 		if len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("failures %+v: a poison record holds the shard", resp.BatchItemFailures)
@@ -142,6 +143,7 @@ func TestRouterUnderRIE(t *testing.T) {
 			ev.Records[3].Kinesis.SequenceNumber: router.ReasonUnknownType,
 			ev.Records[4].Kinesis.SequenceNumber: router.ReasonUndecodable,
 			ev.Records[5].Kinesis.SequenceNumber: router.ReasonTooLarge,
+			ev.Records[6].Kinesis.SequenceNumber: router.ReasonUndecodable, // a duplicate key
 		}
 		if len(got) != len(want) {
 			t.Fatalf("%d dead letters, want %d", len(got), len(want))
@@ -224,7 +226,9 @@ func TestRouterUnderRIE(t *testing.T) {
 		name  string
 		fault func(e *routerEnv)
 	}{
-		{"firehose 500", func(e *routerEnv) { e.proxy.Set(faultproxy.Rule{Ops: []string{"PutRecordBatch"}, Status: http.StatusInternalServerError}) }},
+		{"firehose 500", func(e *routerEnv) {
+			e.proxy.Set(faultproxy.Rule{Ops: []string{"PutRecordBatch"}, Status: http.StatusInternalServerError})
+		}},
 		{"firehose throttling", func(e *routerEnv) { e.firehose.Throttle(1 << 20) }},
 		{"firehose hangs", func(e *routerEnv) { e.proxy.Set(faultproxy.Rule{Ops: []string{"PutRecordBatch"}, Blackhole: true}) }},
 	} {
