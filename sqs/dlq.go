@@ -2,7 +2,6 @@ package sqs
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -94,9 +93,10 @@ type pack struct {
 // PutReason packs recs into as few messages as fit and sends them in
 // batches of at most 10 messages, checking each entry's result. A record
 // too big for a message of its own goes to Payloads with a pointer in the
-// message, or without Payloads as its coordinates alone: the size of a
-// record read from a stream never fails it. Records of a message SQS refused, or whose payload S3 refused,
-// come back failed in a *spate.BatchError.
+// message, or with OmitOversized as its coordinates alone: the size of a
+// record read from a stream never fails it. Records of a message SQS
+// refused, or whose payload S3 refused, come back failed in a
+// *spate.BatchError.
 func (d *DLQ) PutReason(ctx context.Context, recs []spate.Record, reason string) error {
 	if len(reason) > 1024 {
 		reason = reason[:1024]
@@ -180,31 +180,42 @@ func (d *DLQ) PutReason(ctx context.Context, recs []spate.Record, reason string)
 	return be.OrNil()
 }
 
-// messageWire is Message with its records encoded already.
-type messageWire struct {
-	Version         int               `json:"spate_dlq"`
-	Reason          string            `json:"reason"`
-	Stream          string            `json:"stream,omitempty"`
-	Count           int               `json:"count"`
-	FirstReceivedAt string            `json:"first_received_at,omitempty"`
-	LastReceivedAt  string            `json:"last_received_at,omitempty"`
-	Records         []json.RawMessage `json:"records"`
+// messageHead is Message without its records, which body appends
+// already encoded (encoding them again would compact each event twice).
+type messageHead struct {
+	Version         int    `json:"spate_dlq"`
+	Reason          string `json:"reason"`
+	Stream          string `json:"stream,omitempty"`
+	Count           int    `json:"count"`
+	FirstReceivedAt string `json:"first_received_at,omitempty"`
+	LastReceivedAt  string `json:"last_received_at,omitempty"`
 }
 
 func (d *DLQ) body(recs []spate.Record, wires [][]byte, idx []int, reason string) []byte {
-	m := messageWire{Version: MessageVersion, Reason: reason, Stream: d.cfg.Stream, Count: len(idx), Records: make([]json.RawMessage, len(idx))}
-	for j, i := range idx {
-		m.Records[j] = wires[i]
+	h := messageHead{Version: MessageVersion, Reason: reason, Stream: d.cfg.Stream, Count: len(idx)}
+	n := 0
+	for _, i := range idx {
+		n += len(wires[i]) + 1
 		if at := receivedAt(recs[i].Data); at != "" {
-			if m.FirstReceivedAt == "" || at < m.FirstReceivedAt {
-				m.FirstReceivedAt = at
+			if h.FirstReceivedAt == "" || at < h.FirstReceivedAt {
+				h.FirstReceivedAt = at
 			}
-			if at > m.LastReceivedAt {
-				m.LastReceivedAt = at
+			if at > h.LastReceivedAt {
+				h.LastReceivedAt = at
 			}
 		}
 	}
-	return encodeWire(m)
+	head := encodeWire(h)
+	b := make([]byte, 0, len(head)+len(`,"records":[]`)+n)
+	b = append(b, head[:len(head)-1]...) // without its closing brace
+	b = append(b, `,"records":[`...)
+	for j, i := range idx {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, wires[i]...)
+	}
+	return append(b, "]}"...)
 }
 
 func (d *DLQ) send(ctx context.Context, recs []spate.Record, packs []pack, be *spate.BatchError) {

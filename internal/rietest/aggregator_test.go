@@ -92,7 +92,7 @@ func TestAggregatorUnderRIE(t *testing.T) {
 		if status != http.StatusBadGateway {
 			t.Errorf("HTTP %d %s, want the RIE's 502 for a failed init", status, body)
 		}
-		if !strings.Contains(fn.out.String(), "SPATE_AGGREGATES_STREAM is required") {
+		if !fn.out.waitFor("SPATE_AGGREGATES_STREAM is required", 10*time.Second) {
 			t.Errorf("init failure not explained in the log:\n%s", fn.out.String())
 		}
 	})

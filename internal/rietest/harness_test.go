@@ -83,14 +83,39 @@ func build(t *testing.T) string {
 
 // syncBuffer collects a process's output.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced on every write
 }
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{written: make(chan struct{})} }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	close(b.written)
+	b.written = make(chan struct{})
 	return b.buf.Write(p)
+}
+
+// waitFor reports whether the output contains s within d: the RIE relays
+// the function's output on its own schedule, after the invocation's answer.
+func (b *syncBuffer) waitFor(s string, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		found, written := strings.Contains(b.buf.String(), s), b.written
+		b.mu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-written:
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {
@@ -138,7 +163,7 @@ func start(t *testing.T, fn string, timeout int, env map[string]string) *functio
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out := &syncBuffer{}
+	out := newSyncBuffer()
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so the bootstrap the RIE forks dies with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -219,7 +219,7 @@ func TestRewardUnderRIE(t *testing.T) {
 		if status != http.StatusBadGateway {
 			t.Errorf("HTTP %d %s, want the RIE's 502 for a failed init", status, body)
 		}
-		if !strings.Contains(fn.out.String(), "SPATE_REWARD_ENDPOINTS") {
+		if !fn.out.waitFor("SPATE_REWARD_ENDPOINTS", 10*time.Second) {
 			t.Errorf("init failure not explained in the log:\n%s", fn.out.String())
 		}
 	})

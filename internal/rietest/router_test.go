@@ -188,7 +188,7 @@ func TestRouterUnderRIE(t *testing.T) {
 			w.Shard != "shardId-000000000003" || w.Sequence != ev.Records[0].Kinesis.SequenceNumber || got[0].Reason != router.ReasonTooLarge {
 			t.Fatalf("dead letter %s %s/%s size %d omitted %v", got[0].Reason, w.Shard, w.Sequence, w.Size, w.PayloadOmitted)
 		}
-		if !strings.Contains(fn.out.String(), `"DeadLettersWithoutPayload":1`) {
+		if !fn.out.waitFor(`"DeadLettersWithoutPayload":1`, 10*time.Second) {
 			t.Errorf("no DeadLettersWithoutPayload metric in the function's output:\n%s", fn.out.String())
 		}
 	})
@@ -270,7 +270,7 @@ func TestRouterUnderRIE(t *testing.T) {
 		if status != http.StatusBadGateway {
 			t.Errorf("HTTP %d %s, want the RIE's 502 for a failed init", status, body)
 		}
-		if !strings.Contains(fn.out.String(), "SPATE_DEAD_LETTER_QUEUE_URL is required") {
+		if !fn.out.waitFor("SPATE_DEAD_LETTER_QUEUE_URL is required", 10*time.Second) {
 			t.Errorf("init failure not explained in the log:\n%s", fn.out.String())
 		}
 	})
