@@ -29,9 +29,12 @@ data "aws_iam_policy_document" "dead_letters" {
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.lake.arn}/${local.dead_letter_prefix}*"]
   }
+  # The lake is SSE-KMS with a bucket key: S3 asks KMS for data keys on
+  # the writer's behalf. Decrypt reads no object: s3:GetObject is not
+  # granted.
   statement {
     sid       = "EncryptedPayloads"
-    actions   = ["kms:GenerateDataKey"]
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [aws_kms_key.data.arn]
     condition {
       test     = "StringEquals"
