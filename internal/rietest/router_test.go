@@ -18,6 +18,7 @@ import (
 	"github.com/spate-dev/spate/internal/fakefirehose"
 	"github.com/spate-dev/spate/internal/faultproxy"
 	"github.com/spate-dev/spate/internal/spatetest"
+	"github.com/spate-dev/spate/kpl"
 	"github.com/spate-dev/spate/registry"
 	"github.com/spate-dev/spate/router"
 )
@@ -168,6 +169,39 @@ func TestRouterUnderRIE(t *testing.T) {
 		}
 		if keys := e.s3.Keys(t, "spate-lake", ""); len(keys) != 1 || !strings.HasPrefix(keys[0], "dead-letter/too_large/dt=") {
 			t.Errorf("bucket holds %q", keys)
+		}
+	})
+
+	// A KPL-aggregated record (ingest's default) whose user records are
+	// bad in different ways, and one whose aggregation is corrupt.
+	t.Run("bad records inside an aggregated record", func(t *testing.T) {
+		e := newRouterEnv(t, ep, "router-kpl")
+		fn := start(t, "router", 10, e.env)
+		agg := kpl.Marshal([]kpl.Record{
+			{PartitionKey: "s1", Data: event("click", 0)},
+			{PartitionKey: "s1", Data: event("purchase", 0)},
+			{PartitionKey: "s1", Data: []byte("{not json")},
+		})
+		corrupt := append(bytes.Clone(agg[:len(agg)-16]), bytes.Repeat([]byte{0}, 16)...) // bad MD5 trailer
+		ev := shardRecords("spate-events", "shardId-000000000006", 60, agg, corrupt)
+		resp, _ := fn.kinesisResponse(t, ev)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures %+v", resp.BatchItemFailures)
+		}
+		if n := len(e.firehose.Records("spate-click")); n != 1 {
+			t.Errorf("%d click records routed, want the good user record", n)
+		}
+		got := map[string]string{}
+		for _, l := range deadLetters(t, spatetest.Context(t, 20*time.Second), e.qc, e.queue, e.s3) {
+			got[l.Reason+" "+l.Wire.Sequence] = string(l.Record.Data[:min(len(l.Record.Data), 9)])
+		}
+		want := map[string]string{
+			router.ReasonUnknownType + " " + ev.Records[0].Kinesis.SequenceNumber: `{"type":"`,
+			router.ReasonUndecodable + " " + ev.Records[0].Kinesis.SequenceNumber: "{not json",
+			router.ReasonUndecodable + " " + ev.Records[1].Kinesis.SequenceNumber: string(corrupt[:9]),
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("dead letters %q, want %q", got, want)
 		}
 	})
 
