@@ -99,17 +99,28 @@ func tooLargeOr(err error, other *httpError) *httpError {
 	return other
 }
 
-var eventsKey = []byte(`"events"`)
+var (
+	eventsKey = []byte(`"events"`)
+	escapeU   = []byte(`\u`)
+)
+
+// trimJSONSpace trims JSON's whitespace: exactly space, tab, CR and LF
+// (RFC 8259 §2), not bytes.TrimSpace's Unicode spaces (\f, U+0085, U+00A0),
+// which no JSON parser downstream accepts.
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
+}
 
 // splitEvents returns each event's raw JSON. A JSON body is one event or
 // {"events":[…]}; an NDJSON body is one event per non-empty line. Whether a
 // single event is well-formed is left to the registry, per event, so a bad
-// event never takes its neighbours down.
+// event never takes its neighbours down: the splitter bounds a batch by its
+// bytes (the body limit), never by how deep one element is nested.
 func splitEvents(body []byte, f bodyFormat, maxEvents int) ([][]byte, *httpError) {
 	if f == formatNDJSON {
 		var out [][]byte
 		for line := range bytes.SplitSeq(body, []byte{'\n'}) {
-			line = bytes.TrimSpace(line)
+			line = trimJSONSpace(line)
 			if len(line) == 0 {
 				continue
 			}
@@ -123,19 +134,20 @@ func splitEvents(body []byte, f bodyFormat, maxEvents int) ([][]byte, *httpError
 		}
 		return out, nil
 	}
-	trimmed := bytes.TrimSpace(body)
+	trimmed := trimJSONSpace(body)
 	if len(trimmed) == 0 {
 		return nil, errorf(http.StatusBadRequest, "empty body")
 	}
 	if trimmed[0] != '{' {
 		return nil, errorf(http.StatusBadRequest, `body must be an event object or {"events":[…]}`)
 	}
-	// Only a body mentioning "events" can be a batch; a single event is
-	// handed to the registry without a second parse.
-	if !bytes.Contains(trimmed, eventsKey) {
+	// Only a body mentioning "events" (possibly with escapes) can be a
+	// batch; a single event is handed to the registry without a second
+	// parse.
+	if !bytes.Contains(trimmed, eventsKey) && !bytes.Contains(trimmed, escapeU) {
 		return [][]byte{trimmed}, nil
 	}
-	events, isBatch, herr := batchEvents(trimmed)
+	events, isBatch, herr := batchEvents(trimmed, maxEvents)
 	if herr != nil {
 		return nil, herr
 	}
@@ -146,14 +158,7 @@ func splitEvents(body []byte, f bodyFormat, maxEvents int) ([][]byte, *httpError
 	if len(events) == 0 {
 		return nil, &httpError{status: http.StatusBadRequest, msg: "events is empty", field: "events"}
 	}
-	if len(events) > maxEvents {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "more than %d events", maxEvents)
-	}
-	out := make([][]byte, len(events))
-	for i, e := range events {
-		out[i] = e
-	}
-	return out, nil
+	return events, nil
 }
 
 func truncate(s string, n int) string {
@@ -163,14 +168,19 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+var errTooMany = errors.New("too many events")
+
 // batchEvents walks the top-level object once. It is a batch when its only
 // key is "events"; an object with other keys and no "events" is a single
-// event; "events" beside other keys is ambiguous and refused. Elements are
-// returned raw: each event's own syntax is the registry's to judge, so a
-// broken event is rejected alone.
-func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
+// event; "events" beside other keys is ambiguous and refused, and so is
+// "events" twice (the pipeline's duplicate-key rule: a duplicate key is
+// rejected, never resolved by first- or last-wins). Keys are compared
+// decoded, so "\u0065vents" is "events". Elements are returned raw: each
+// event's own syntax is the registry's to judge, so a broken event is
+// rejected alone.
+func batchEvents(body []byte, maxEvents int) ([][]byte, bool, *httpError) {
 	malformed := func(i int) *httpError { return errorf(http.StatusBadRequest, "malformed JSON body at byte %d", i) }
-	var events []json.RawMessage
+	var events [][]byte
 	found, others := false, false
 	i := jsonscan.SkipWS(body, 1) // body[0] is '{'
 	if i < len(body) && body[i] == '}' {
@@ -186,23 +196,29 @@ func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
 				return nil, false, malformed(end)
 			}
 			var err error
-			isEvents := string(body[keyStart:end]) == `"events"`
+			isEvents := isEventsKey(body[keyStart:end])
 			i = jsonscan.SkipWS(body, end)
 			if i >= len(body) || body[i] != ':' {
 				return nil, false, malformed(i)
 			}
 			i = jsonscan.SkipWS(body, i+1)
 			if isEvents {
+				if found {
+					return nil, false, &httpError{status: http.StatusBadRequest, msg: `duplicate key "events"`, field: "events"}
+				}
 				found = true
-				if i, err = elements(body, i, &events); err != nil {
-					if errors.Is(err, errNotArray) {
+				if i, err = elements(body, i, maxEvents, &events); err != nil {
+					switch {
+					case errors.Is(err, errNotArray):
 						return nil, false, &httpError{status: http.StatusBadRequest, msg: "events must be an array of event objects", field: "events"}
+					case errors.Is(err, errTooMany):
+						return nil, false, errorf(http.StatusRequestEntityTooLarge, "more than %d events", maxEvents)
 					}
 					return nil, false, malformed(i)
 				}
 			} else {
 				others = true
-				if i, err = jsonscan.Skip(body, i); err != nil {
+				if i, err = jsonscan.Extent(body, i); err != nil {
 					return nil, false, malformed(i)
 				}
 			}
@@ -219,7 +235,7 @@ func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
 		}
 	}
 	if i = jsonscan.SkipWS(body, i); i != len(body) {
-		return nil, false, errorf(http.StatusBadRequest, "malformed JSON body: more than one value")
+		return nil, false, errorf(http.StatusBadRequest, "malformed JSON body at byte %d: more than one value", i)
 	}
 	switch {
 	case found && others:
@@ -230,15 +246,29 @@ func batchEvents(body []byte) ([]json.RawMessage, bool, *httpError) {
 	return events, true, nil
 }
 
+// isEventsKey reports whether the quoted key q decodes to "events".
+func isEventsKey(q []byte) bool {
+	if bytes.Equal(q, eventsKey) {
+		return true
+	}
+	if bytes.IndexByte(q, '\\') < 0 || len(q) > 64 {
+		return false
+	}
+	var k string
+	return json.Unmarshal(q, &k) == nil && k == "events"
+}
+
 var errNotArray = errors.New("not an array")
 
-// elements appends the raw values of the array at body[i] to out.
-func elements(body []byte, i int, out *[]json.RawMessage) (int, error) {
+// elements appends the raw values of the array at body[i] to out, at most
+// max of them. Each element's extent is found without a depth limit: the
+// body's byte limit already bounds the work.
+func elements(body []byte, i, max int, out *[][]byte) (int, error) {
 	if i < len(body) && body[i] == 'n' {
-		return jsonscan.Skip(body, i) // null: no events
+		return jsonscan.Extent(body, i) // null: no events
 	}
 	if i >= len(body) || body[i] != '[' {
-		if end, err := jsonscan.Skip(body, i); err != nil {
+		if end, err := jsonscan.Extent(body, i); err != nil {
 			return end, err
 		}
 		return i, errNotArray
@@ -248,9 +278,12 @@ func elements(body []byte, i int, out *[]json.RawMessage) (int, error) {
 		return i + 1, nil
 	}
 	for {
-		end, err := jsonscan.Skip(body, i)
+		end, err := jsonscan.Extent(body, i)
 		if err != nil {
 			return end, err
+		}
+		if len(*out) == max {
+			return i, errTooMany
 		}
 		*out = append(*out, body[i:end])
 		i = jsonscan.SkipWS(body, end)

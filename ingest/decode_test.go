@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -32,4 +33,48 @@ func FuzzSplitEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSplitEventsBoundsBytesNotDepth(t *testing.T) {
+	ev := `{"type":"click"}`
+	deep := `{"attrs":{"k":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}}`
+	cases := []struct {
+		name   string
+		body   string
+		ndjson bool
+		events int    // >0: split into this many
+		status int    // else: refused with this status
+		field  string // naming this field
+	}{
+		{"deep element is an element", `{"events":[` + ev + `,` + ev + `,` + deep + `]}`, false, 3, 0, ""},
+		{"very deep element", `{"events":[` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `]}`, false, 1, 0, ""},
+		{"deep value beside events", `{"events":[` + ev + `],"x":` + deep + `}`, false, 0, 400, "events"},
+		{"duplicate events", `{"events":[` + ev + `],"events":[` + ev + `]}`, false, 0, 400, "events"},
+		{"escaped duplicate events", `{"\u0065vents":[` + ev + `],"events":[` + ev + `]}`, false, 0, 400, "events"},
+		{"escaped events is a batch", `{"\u0065vents":[` + ev + `,` + ev + `]}`, false, 2, 0, ""},
+		{"JSON whitespace", " \t\r\n" + ev + "\r\n", false, 1, 0, ""},
+		{"form feed is not whitespace", "\f" + `{"events":[` + ev + `]}`, false, 0, 400, ""},
+		{"NBSP after a batch", `{"events":[` + ev + `]}` + "\u00a0", false, 0, 400, ""},
+		{"NEL is not blank in NDJSON", ev + "\n\u0085\n" + ev, true, 3, 0, ""},
+		{"CRLF NDJSON", ev + "\r\n" + ev + "\r\n", true, 2, 0, ""},
+		{"too many stops early", `{"events":[` + strings.Repeat(ev+",", 600) + ev + `]}`, false, 0, 413, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := formatJSON
+			if c.ndjson {
+				f = formatNDJSON
+			}
+			events, herr := splitEvents([]byte(c.body), f, 500)
+			if c.events > 0 {
+				if herr != nil || len(events) != c.events {
+					t.Fatalf("got %d events, %v; want %d", len(events), herr, c.events)
+				}
+				return
+			}
+			if herr == nil || herr.status != c.status || herr.field != c.field {
+				t.Fatalf("got %d events, %+v; want status %d field %q", len(events), herr, c.status, c.field)
+			}
+		})
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ import (
 //	# expect: 400            status the request must get
 //	# field: occurred_at     a field the JSON error must name (top-level or rejected[])
 //	# accepted: 2            for a 202, how many events were accepted
+//	# rejected: 1,2          indices of the batch the answer must list as rejected
 //	# why: ...               what the case is about
 //	# body-file: x.gz        the body is that file, not what follows
 //	POST /v1/events
@@ -44,6 +46,7 @@ type badCase struct {
 	expect   int
 	field    string
 	accepted int
+	rejected []int
 	why      string
 	method   string
 	path     string
@@ -75,6 +78,14 @@ func loadBadCase(dir, file string, now time.Time) (badCase, error) {
 			c.field = v
 		case "accepted":
 			c.accepted, err = strconv.Atoi(v)
+		case "rejected":
+			for part := range strings.SplitSeq(v, ",") {
+				var n int
+				if n, err = strconv.Atoi(strings.TrimSpace(part)); err != nil {
+					break
+				}
+				c.rejected = append(c.rejected, n)
+			}
 		case "why":
 			c.why = v
 		case "body-file":
@@ -238,6 +249,16 @@ func TestBadInput(t *testing.T) {
 			}
 			if c.accepted >= 0 && (answer.Accepted == nil || *answer.Accepted != c.accepted) {
 				t.Errorf("%s: accepted %v, want %d: %s", c.why, answer.Accepted, c.accepted, truncate(body))
+			}
+
+			if c.rejected != nil {
+				var got []int
+				for _, rj := range answer.Rejected {
+					got = append(got, rj.Index)
+				}
+				if !slices.Equal(got, c.rejected) {
+					t.Errorf("%s: rejected indices %v, want %v: %s", c.why, got, c.rejected, truncate(body))
+				}
 			}
 
 			if nErr != nil || nStatus != http.StatusAccepted {
