@@ -2,11 +2,9 @@ package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -66,37 +64,6 @@ func contentFormat(r *http.Request) (bodyFormat, bool, *httpError) {
 		return 0, false, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Encoding %q: use gzip or none", truncate(enc, 32))
 	}
 	return f, gz, nil
-}
-
-// readBody reads the (possibly gzipped) body into buf, bounded while
-// reading: no more than max bytes are ever held, so a gzip bomb costs at
-// most max bytes of memory.
-func readBody(body io.Reader, gz bool, max int64, buf *bytes.Buffer) *httpError {
-	var r io.Reader = body
-	if gz {
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return tooLargeOr(err, errorf(http.StatusBadRequest, "invalid gzip body"))
-		}
-		defer zr.Close()
-		r = zr
-	}
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
-	if err != nil {
-		return tooLargeOr(err, errorf(http.StatusBadRequest, "cannot read body"))
-	}
-	if n > max {
-		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", max)
-	}
-	return nil
-}
-
-func tooLargeOr(err error, other *httpError) *httpError {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", mbe.Limit)
-	}
-	return other
 }
 
 var (

@@ -4,14 +4,12 @@
 package ingest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,9 +32,30 @@ type Producer interface {
 type Config struct {
 	MaxBodyBytes int64 // after decompression, default 1 MiB
 	MaxEvents    int   // per request, default 500
-	// MaxInFlight bounds concurrent POSTs (and so request memory); beyond
-	// it requests are shed with 503 (default 512).
+	// MaxInFlight bounds the POSTs being decoded and waiting for their
+	// events to be stored; beyond it requests are shed with 503 (default
+	// 512). Bodies are read before a slot is taken: a slow client never
+	// holds one.
 	MaxInFlight int
+	// BodyMemory bounds the bytes all request bodies hold at once, after
+	// decompression and as they arrive (default 64 MiB; spate ingest sizes
+	// it from the task's memory). A request that would exceed it is
+	// answered 503 + Retry-After at once; the last eighth is kept for
+	// bodies under 128 KiB, so large bodies cannot starve small ones.
+	BodyMemory int64
+	// BodyTimeout is how long a request's body may take to arrive once
+	// its headers have (default 5 s, i.e. at least 200 KiB/s for a 1 MiB
+	// body); slower bodies are answered 408 and their connection closed.
+	BodyTimeout time.Duration
+	// MaxConns bounds open connections on the listener from Listen
+	// (default 4096); beyond it new connections wait in the kernel's
+	// accept queue.
+	MaxConns int
+	// IdleTimeout closes keep-alive connections idle this long (default
+	// 75 s). Behind an ALB it must exceed the ALB's idle timeout (60 s):
+	// the ALB then always closes an idle connection first, and never
+	// sends a request on one the task is closing (a 502 to the client).
+	IdleTimeout time.Duration
 	// AckTimeout bounds how long a request waits for its events to become
 	// durable before it is answered 503 (default 10 s).
 	AckTimeout time.Duration
@@ -55,6 +74,10 @@ type Config struct {
 	Now func() time.Time
 }
 
+// recordOverhead is what a record adds to its event's JSON: the fields the
+// server sets and the record itself.
+const recordOverhead = 128
+
 // Server serves the ingest HTTP API.
 type Server struct {
 	reg      *registry.Registry
@@ -64,8 +87,10 @@ type Server struct {
 	stats    *Stats
 	keys     map[[32]byte]string
 	inflight chan struct{}
+	mem      *budget
+	conns    atomic.Int64
 	draining atomic.Bool
-	bufs     sync.Pool
+	pools
 }
 
 // New returns a Server.
@@ -79,6 +104,18 @@ func New(reg *registry.Registry, producer Producer, cfg Config, log *slog.Logger
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 512
 	}
+	if cfg.BodyMemory <= 0 {
+		cfg.BodyMemory = 64 << 20
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 5 * time.Second
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 4096
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 75 * time.Second
+	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 10 * time.Second
 	}
@@ -89,8 +126,10 @@ func New(reg *registry.Registry, producer Producer, cfg Config, log *slog.Logger
 	s := &Server{
 		reg: reg, producer: producer, cfg: cfg, log: log, stats: newStats(reg),
 		inflight: make(chan struct{}, cfg.MaxInFlight),
+		mem:      &budget{limit: cfg.BodyMemory, reserve: cfg.BodyMemory / 8},
 	}
-	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.stats.bodyBytes = s.mem.used.Load
+	s.stats.conns = s.conns.Load
 	if len(cfg.APIKeys) > 0 {
 		// Keys are compared by hash: a map lookup on the hash leaks
 		// nothing about a key's bytes through timing.
@@ -126,7 +165,7 @@ func (s *Server) Routes() chi.Router {
 	r.Group(func(r chi.Router) {
 		r.Use(s.cors)
 		r.Options("/v1/events", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-		r.With(s.apiKey, s.limit).Post("/v1/events", s.postEvents)
+		r.With(s.apiKey).Post("/v1/events", s.postEvents)
 	})
 	return r
 }
@@ -149,6 +188,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every answer here depends on Origin, allowed or not (with "*"
+		// too: no Origin, no Access-Control-Allow-Origin), so a cache
+		// must key on it.
+		w.Header().Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
 		if origin != "" {
 			allowed := "*"
@@ -164,9 +207,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			if allowed != "" {
 				h := w.Header()
 				h.Set("Access-Control-Allow-Origin", allowed)
-				if allowed != "*" {
-					h.Add("Vary", "Origin")
-				}
 				if r.Method == http.MethodOptions {
 					h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
 					h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, X-Api-Key")
@@ -184,6 +224,7 @@ func (s *Server) apiKey(next http.Handler) http.Handler {
 			key := r.Header.Get("X-Api-Key")
 			if _, ok := s.keys[sha256.Sum256([]byte(key))]; key == "" || !ok {
 				s.stats.request(http.StatusUnauthorized)
+				unread(w)
 				writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or unknown X-Api-Key", Field: "X-Api-Key"})
 				return
 			}
@@ -192,19 +233,14 @@ func (s *Server) apiKey(next http.Handler) http.Handler {
 	})
 }
 
-// limit sheds requests beyond MaxInFlight with 503 rather than queueing
-// them: memory stays bounded under any overload.
-func (s *Server) limit(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.inflight <- struct{}{}:
-			defer func() { <-s.inflight }()
-			next.ServeHTTP(w, r)
-		default:
-			s.stats.shed.Add(1)
-			s.unavailable(w, "too many requests in flight")
-		}
-	})
+// unread is for answers given without reading the body: the connection
+// closes after the answer, at once. Otherwise net/http would first try to
+// read and discard up to 256 KiB of it, which a slow client stretches to
+// the read deadline, and a client that sent Expect: 100-continue is never
+// told to go on.
+func unread(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	w.Header().Set("Connection", "close")
 }
 
 func (s *Server) unavailable(w http.ResponseWriter, msg string) {
@@ -234,26 +270,46 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	received := s.cfg.Now()
 	f, gz, herr := contentFormat(r)
 	if herr != nil {
-		s.fail(w, herr)
+		s.refuse(w, herr)
 		return
 	}
-	buf := s.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 2*int(s.cfg.MaxBodyBytes) {
-			s.bufs.Put(buf)
-		}
-	}()
-	// The wire bytes are bounded too: a gzip body is never larger than
-	// what it inflates to, short of pathological inputs.
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	if herr := readBody(body, gz, s.cfg.MaxBodyBytes, buf); herr != nil {
-		s.fail(w, herr)
+	// Refused before a byte of the body is read (and before any 100
+	// Continue): a declared length over the limit. The wire bytes are
+	// bounded too: a gzip body is never larger than what it inflates to,
+	// short of pathological inputs.
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.refuse(w, errorf(http.StatusRequestEntityTooLarge, "body larger than %d bytes", s.cfg.MaxBodyBytes))
 		return
 	}
-	raws, herr := splitEvents(buf.Bytes(), f, s.cfg.MaxEvents)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	b, herr := s.readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), gz, r.ContentLength)
+	defer b.free()
+	if herr != nil {
+		s.refuse(w, herr)
+		return
+	}
+	// Read in full: no deadline while the events are stored (the server's
+	// own WriteTimeout bounds the answer).
+	_ = rc.SetReadDeadline(time.Time{})
+
+	select {
+	case s.inflight <- struct{}{}:
+		defer func() { <-s.inflight }()
+	default:
+		s.stats.shed.Add(1)
+		s.unavailable(w, "too many requests in flight")
+		return
+	}
+	raws, herr := splitEvents(b.buf, f, s.cfg.MaxEvents)
 	if herr != nil {
 		s.fail(w, herr)
+		return
+	}
+	// The records are copies of the events: charged too until the
+	// producer, which bounds its own buffer, has them.
+	if !b.charge(int64(len(b.buf)) + recordOverhead*int64(len(raws))) {
+		s.unavailable(w, s.overMemory().msg)
 		return
 	}
 
@@ -285,6 +341,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ticket, err := s.producer.Submit(recs)
+	b.free() // nothing refers to the body any more
 	if err != nil {
 		if errors.Is(err, spate.ErrOverloaded) {
 			s.unavailable(w, "overloaded: buffer full, retry later")
@@ -313,6 +370,21 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, accepted{Accepted: len(recs), Rejected: rejected})
+}
+
+// refuse answers herr with the body (partly) unread: the connection is
+// closed after the answer.
+func (s *Server) refuse(w http.ResponseWriter, herr *httpError) {
+	unread(w)
+	switch herr.status {
+	case http.StatusServiceUnavailable:
+		s.unavailable(w, herr.msg)
+	case http.StatusRequestTimeout:
+		s.stats.bodyTimeouts.Add(1)
+		s.fail(w, herr)
+	default:
+		s.fail(w, herr)
+	}
 }
 
 func (s *Server) fail(w http.ResponseWriter, herr *httpError) {

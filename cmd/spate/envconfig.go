@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spate-dev/spate/internal/memlimit"
 )
 
 // envVar is one SPATE_* setting of `spate ingest`: documented in --help and
@@ -42,6 +44,18 @@ func int64Var(p *int64) func(string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return fmt.Errorf("want a non-negative integer")
+		}
+		*p = n
+		return nil
+	}
+}
+
+// sizeVar reads bytes, or a size like GOMEMLIMIT's (512MiB, 2GiB).
+func sizeVar(p *int64) func(string) error {
+	return func(v string) error {
+		n, err := memlimit.Parse(v)
+		if err != nil {
+			return err
 		}
 		*p = n
 		return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -41,12 +40,18 @@ type ingestConfig struct {
 func ingestEnv(c *ingestConfig) []envVar {
 	return []envVar{
 		{"SPATE_ADDR", ":8080", "HTTP listen address", stringVar(&c.front.Addr)},
+		{"SPATE_METRICS_ADDR", ":9090", "listen address of GET /metrics (Prometheus), apart from the API: the ALB forwards only /v1/*", stringVar(&c.front.MetricsAddr)},
 		{"SPATE_STREAM", "", "Kinesis stream name or ARN (required)", stringVar(&c.stream)},
 		{"SPATE_DLQ_URL", "", "SQS dead-letter queue URL; without it events Kinesis refuses get 503", stringVar(&c.dlqURL)},
 		{"SPATE_ACK_MODE", "durable", "durable: 202 after Kinesis or the DLQ took the events; buffered: 202 once buffered (a SIGKILL loses the buffer)", stringVar(&c.front.AckMode)},
 		{"SPATE_MAX_BODY_BYTES", "1048576", "largest request body after decompression", int64Var(&c.front.HTTP.MaxBodyBytes)},
 		{"SPATE_MAX_EVENTS", "500", "most events per request", intVar(&c.front.HTTP.MaxEvents)},
-		{"SPATE_MAX_IN_FLIGHT", "512", "concurrent POSTs before shedding with 503", intVar(&c.front.HTTP.MaxInFlight)},
+		{"SPATE_MAX_IN_FLIGHT", "512", "concurrent POSTs being decoded and stored before shedding with 503 (bodies are read before, outside this limit)", intVar(&c.front.HTTP.MaxInFlight)},
+		{"SPATE_BODY_TIMEOUT", "5s", "longest a request body may take to arrive after its headers (408 after)", durationVar(&c.front.HTTP.BodyTimeout)},
+		{"SPATE_BODY_MEMORY", "", "bytes all request bodies may hold at once, decompressed (503 beyond); default 1/16 of the memory limit, else 64 MiB", sizeVar(&c.front.HTTP.BodyMemory)},
+		{"SPATE_MEMORY_LIMIT", "", "the task's memory, e.g. 2048MiB; default the cgroup's limit. Sets GOMEMLIMIT to 80% of it unless GOMEMLIMIT is set", sizeVar(&c.front.Memory.Limit)},
+		{"SPATE_MAX_CONNS", "4096", "open connections at most; more wait in the accept queue", intVar(&c.front.HTTP.MaxConns)},
+		{"SPATE_IDLE_TIMEOUT", "75s", "keep-alive connections idle this long are closed; keep above the ALB's idle timeout (60s)", durationVar(&c.front.HTTP.IdleTimeout)},
 		{"SPATE_ACK_TIMEOUT", "10s", "longest a request waits for its events to be stored before 503", durationVar(&c.front.HTTP.AckTimeout)},
 		{"SPATE_RETRY_AFTER", "1s", "Retry-After sent with 503", durationVar(&c.front.HTTP.RetryAfter)},
 		{"SPATE_ALLOWED_ORIGINS", "*", "CORS origins, comma-separated", stringVar(&c.origins)},
@@ -84,6 +89,7 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	if err := loadEnv(vars, env.getenv); err != nil {
 		return err
 	}
+	c.front.Memory.getenv = env.getenv
 	if c.stream == "" {
 		return errors.New("SPATE_STREAM is required")
 	}
@@ -162,9 +168,8 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	}
 	r := chi.NewRouter()
 	r.Mount("/", f.server.Routes())
-	r.Method(http.MethodGet, "/metrics", metrics.Handler())
 	env.log.Info("ingest starting", "stream", c.stream, "dlq", c.dlqURL != "", "ack_mode", c.front.AckMode)
-	return f.serve(ctx, r)
+	return f.serve(ctx, r, metrics.Handler())
 }
 
 // aggregatedBatchEvents is the producer's batch size in events with

@@ -43,7 +43,11 @@ type localConfig struct {
 	// Now is local mode's one clock: the stream's arrival stamps, the
 	// lake's partitions, ingest's received_at, window closes and the
 	// reward sender's MaxAge all read it.
-	Now func() time.Time
+	Now         func() time.Time
+	MetricsAddr string
+	BodyTimeout time.Duration
+	BodyMemory  int64
+	MaxConns    int
 }
 
 type stringList []string
@@ -93,6 +97,10 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	fs.StringVar(&cfg.Stream, "stream", "disk", "disk: the durable stream under <data>/stream (a 202 survives kill -9); memory: in memory, for benchmarks (a crash loses what is not yet in the lake)")
 	fs.IntVar(&cfg.Shards, "shards", 4, "shards of the stream (fixed when <data>/stream is created)")
 	fs.Var((*byteSize)(&cfg.MaxDisk), "max-disk", "most disk the stream may use (e.g. 512MiB, 4GiB); when it is full ingest answers 503 until the consumers catch up")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listen address of GET /metrics; empty: served on --addr")
+	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", 5*time.Second, "longest a request body may take to arrive after its headers (408 after)")
+	fs.Int64Var(&cfg.BodyMemory, "body-memory", 0, "bytes all request bodies may hold at once (503 beyond); 0: 1/16 of the memory limit, else 64 MiB")
+	fs.IntVar(&cfg.MaxConns, "max-conns", 4096, "open connections at most")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -160,7 +168,11 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	// A full stream throttles, as a full Kinesis shard would: the same
 	// bounded retries apply, then 503 with Retry-After.
 	sink := batch.Retry(stream, batch.RetryConfig{MaxAttempts: 6})
-	f, err := newFront(frontConfig{Addr: cfg.Addr, DrainTimeout: 30 * time.Second, AckMode: "durable", HTTP: ingest.Config{Now: cfg.Now}}, sink, log)
+	f, err := newFront(frontConfig{
+		Addr: cfg.Addr, MetricsAddr: cfg.MetricsAddr, DrainTimeout: 30 * time.Second, AckMode: "durable",
+		HTTP:   ingest.Config{Now: cfg.Now, BodyTimeout: cfg.BodyTimeout, BodyMemory: cfg.BodyMemory, MaxConns: cfg.MaxConns},
+		Memory: memorySettings{getenv: env.getenv},
+	}, sink, log)
 	if err != nil {
 		stream.Seal()
 		return errors.Join(err, p.Stop(context.Background()))
@@ -174,14 +186,13 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	}
 	metrics := prom.New(src)
 	mux.Mount("/", f.server.Routes())
-	mux.Handle("/metrics", metrics.Handler())
 	log.Info("local pipeline", "stream", cfg.Stream, "data", cfg.DataDir, "flush_interval", cfg.FlushInterval.String(), "window", cfg.Window.String(),
 		"reward_urls", len(cfg.RewardURLs), "max_disk", cfg.MaxDisk)
 
 	// Drain front to back: requests and producer (everything answered 202
 	// is in the stream), then the consumers and the outbox.
 	var errs []error
-	if err := f.serve(ctx, mux); err != nil {
+	if err := f.serve(ctx, mux, metrics.Handler()); err != nil {
 		errs = append(errs, err)
 	}
 	stream.Seal()

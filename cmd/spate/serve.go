@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/ingest"
@@ -19,6 +21,8 @@ import (
 // producer in front of a sink.
 type frontConfig struct {
 	Addr         string
+	MetricsAddr  string // "": /metrics is served on Addr with the API
+	Memory       memorySettings
 	DrainTimeout time.Duration
 	AckMode      string // durable or buffered
 	HTTP         ingest.Config
@@ -31,6 +35,7 @@ type front struct {
 	producer *batch.Producer
 	http     *http.Server
 	ln       net.Listener
+	metrics  net.Listener // nil: /metrics is on ln
 	cfg      frontConfig
 	log      *slog.Logger
 }
@@ -39,18 +44,27 @@ func newFront(cfg frontConfig, sink spate.Sink, log *slog.Logger) (*front, error
 	if cfg.AckMode != "durable" && cfg.AckMode != "buffered" {
 		return nil, fmt.Errorf("ack mode %q: want durable or buffered", cfg.AckMode)
 	}
+	cfg.HTTP.BodyMemory = cfg.Memory.apply(cfg.HTTP.BodyMemory, log)
 	producer := batch.NewProducer(sink, cfg.Producer, log.With("subsystem", "producer"))
 	var p ingest.Producer = producer
 	if cfg.AckMode == "buffered" {
 		p = bufferedAck{producer}
 	}
 	srv := ingest.New(registry.New(registry.Limits{}), p, cfg.HTTP, log.With("subsystem", "http"))
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := srv.Listen(cfg.Addr)
 	if err != nil {
 		_ = producer.Close(context.Background())
-		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		return nil, err
 	}
-	return &front{server: srv, producer: producer, ln: ln, cfg: cfg, log: log}, nil
+	f := &front{server: srv, producer: producer, ln: ln, cfg: cfg, log: log}
+	if cfg.MetricsAddr != "" {
+		if f.metrics, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			_ = ln.Close()
+			_ = producer.Close(context.Background())
+			return nil, fmt.Errorf("listen %s (metrics): %w", cfg.MetricsAddr, err)
+		}
+	}
+	return f, nil
 }
 
 // bufferedAck answers as soon as the events are buffered: faster, but a
@@ -66,14 +80,18 @@ func (b bufferedAck) Submit(recs []spate.Record) (*batch.Ticket, error) {
 
 // serve runs the HTTP server until ctx ends, then drains: not ready, let
 // in-flight requests finish, flush the producer, all within DrainTimeout.
-func (f *front) serve(ctx context.Context, h http.Handler) error {
-	f.http = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+// metrics is served on its own listener when there is one, else on mux.
+func (f *front) serve(ctx context.Context, mux chi.Router, metrics http.Handler) error {
+	f.http = f.server.HTTPServer(mux)
+	var metricsSrv *http.Server
+	if f.metrics != nil {
+		m := http.NewServeMux()
+		m.Handle("GET /metrics", metrics)
+		metricsSrv = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: f.cfg.HTTP.IdleTimeout}
+		go func() { _ = metricsSrv.Serve(f.metrics) }()
+		f.log.Info("metrics listening", "addr", f.metrics.Addr().String())
+	} else {
+		mux.Method(http.MethodGet, "/metrics", metrics)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- f.http.Serve(f.ln) }()
@@ -92,6 +110,10 @@ func (f *front) serve(ctx context.Context, h http.Handler) error {
 	}
 	if err := f.producer.Close(dctx); err != nil {
 		return fmt.Errorf("drain: %w", err)
+	}
+	if metricsSrv != nil {
+		// Last: the drain itself is worth watching.
+		_ = metricsSrv.Shutdown(dctx)
 	}
 	st := f.producer.Stats()
 	f.log.Info("drained", "written", st.Written, "failed", st.Failed)
