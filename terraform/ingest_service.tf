@@ -156,6 +156,7 @@ resource "aws_ecs_task_definition" "ingest" {
     name      = "ingest"
     image     = "${aws_ecr_repository.spate.repository_url}:${var.image_tag}"
     essential = true
+    memory    = var.ingest_memory # the task's, so the container's cgroup shows it (spate sizes GOMEMLIMIT from it)
     # The image's ENTRYPOINT is ["/spate","ingest"]; no command.
     portMappings = [{ containerPort = local.ingest_port, protocol = "tcp", name = "http" }]
     environment  = [for k in sort(keys(local.ingest_environment)) : { name = k, value = local.ingest_environment[k] }]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -45,7 +46,7 @@ func testIngestStart(t *testing.T, bin string) {
 		t.Fatalf("create queue: %v", err)
 	}
 
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(bin, "ingest")
 	// Exactly the variables terraform/ingest_service.tf gives the task,
 	// with emulator endpoints instead of the real ones. A clean
@@ -56,6 +57,9 @@ func testIngestStart(t *testing.T, bin string) {
 		"SPATE_STREAM=" + stream,
 		"SPATE_DLQ_URL=" + aws.ToString(q.QueueUrl),
 		"SPATE_DRAIN_TIMEOUT=5s",
+		// Not set by terraform (the default :9090 is what the task
+		// uses); a free port here, so parallel runs do not collide.
+		"SPATE_METRICS_ADDR=" + metricsAddr,
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=AKIDSPATETEST",
 		"AWS_SECRET_ACCESS_KEY=secret",
@@ -99,6 +103,22 @@ func testIngestStart(t *testing.T, bin string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /v1/events: %s, want 202\n%s", resp.Status, stderr.String())
+	}
+
+	// Metrics are on their own listener, not on the API port.
+	for _, c := range []struct {
+		url  string
+		want int
+	}{{base + "/metrics", http.StatusNotFound}, {"http://" + metricsAddr + "/metrics", http.StatusOK}} {
+		resp, err := http.Get(c.url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", c.url, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || c.want == http.StatusOK && !strings.Contains(string(b), "spate_events_accepted_total 1") {
+			t.Errorf("GET %s: %s, want %d: %.200s", c.url, resp.Status, c.want, b)
+		}
 	}
 
 	// Durable acknowledgement: the 202 came after Kinesis took the record.
