@@ -18,8 +18,9 @@ import (
 // declared: a slow client that announced 1 MiB but sent 10 bytes costs one
 // first chunk. A request that cannot be charged is answered 503 at once.
 const (
-	// firstChunk is the buffer a body starts in; it doubles as it fills,
-	// up to the body limit.
+	// firstChunk is the buffer a body starts in; once full, it grows to
+	// the declared length (or doubles, up to the limit, when the length
+	// is unknown or the body is gzipped).
 	firstChunk = 16 << 10
 	// smallBody: requests holding at most this much may use the budget's
 	// reserve, so a flood of large bodies cannot starve beacons.
@@ -57,6 +58,9 @@ func (b *budget) acquire(n int64, small bool) bool {
 
 func (b *budget) release(n int64) { b.used.Add(-n) }
 
+// fits reports whether n more large-request bytes would fit now.
+func (b *budget) fits(n int64) bool { return b.used.Load()+n <= b.limit-b.reserve }
+
 // body is one request's body in memory and what it is charged.
 type body struct {
 	s    *Server
@@ -92,6 +96,12 @@ func (s *Server) readBody(src io.Reader, gz bool, declared int64) (*body, *httpE
 	limit := max + 1 // one byte more than allowed tells an oversized body
 	if !gz && declared >= 0 {
 		limit = declared // the server holds the client to its Content-Length
+	}
+	// A large declared body that could not be held now is refused before
+	// a byte of it is read: under a flood of them, shedding costs a
+	// header parse, not a read.
+	if declared > smallBody && !s.mem.fits(declared) {
+		return b, s.overMemory()
 	}
 	first := min(limit, firstChunk)
 	if p, ok := s.bufs.Get().(*[]byte); ok && int64(cap(*p)) >= first {
@@ -130,7 +140,14 @@ func (s *Server) readBody(src io.Reader, gz bool, declared int64) (*body, *httpE
 			if int64(len(b.buf)) >= limit {
 				break
 			}
+			// Double, but once a client has sent a first chunk, take its
+			// declared length at once: one allocation, not a trail of
+			// garbage doubling up to it. A slow client never gets here
+			// before its deadline.
 			grown := min(2*int64(cap(b.buf)), limit)
+			if !gz && declared > 0 {
+				grown = limit
+			}
 			if !b.charge(grown) {
 				return b, s.overMemory()
 			}

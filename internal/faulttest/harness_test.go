@@ -75,6 +75,7 @@ func (w *world) scenario(t *testing.T, ctx context.Context) *scenario {
 func (s *scenario) env(extra ...string) []string {
 	return append([]string{
 		"SPATE_ADDR=127.0.0.1:0",
+		"SPATE_METRICS_ADDR=127.0.0.1:0",
 		"SPATE_STREAM=" + s.stream,
 		"SPATE_DLQ_URL=" + s.queue,
 		"SPATE_BREAKER_OPEN=1s",

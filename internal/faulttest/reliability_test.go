@@ -45,6 +45,7 @@ func TestReliability(t *testing.T) {
 	t.Run("overload", w.overload)
 	t.Run("router firehose faults", w.routerFirehose)
 	t.Run("reward api down", w.rewardDown)
+	t.Run("hostile clients", w.hostile)
 	w.badInputSection(t)
 }
 

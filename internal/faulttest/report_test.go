@@ -25,6 +25,8 @@ type report struct {
 	mu    sync.Mutex
 	rows  []row
 	notes []string // extra sections
+	// hostile is the "Hostile clients" table.
+	hostile []hostileRow
 	start time.Time
 }
 
@@ -32,6 +34,12 @@ func (r *report) add(x row) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rows = append(r.rows, x)
+}
+
+func (r *report) addHostile(x ...hostileRow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hostile = append(r.hostile, x...)
 }
 
 func (r *report) section(md string) {
@@ -94,6 +102,12 @@ clearing to normal again (DLQ redriven, or 202s again).
 		}
 		b.WriteString("\n")
 	}
+	if len(r.hostile) > 0 {
+		b.WriteString(hostileIntro)
+		for _, x := range r.hostile {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", x.Attack, x.Bound, x.Measured)
+		}
+	}
 	for _, n := range r.notes {
 		b.WriteString("\n")
 		b.WriteString(n)
@@ -116,6 +130,26 @@ func (r *report) write() error {
 	}
 	return nil
 }
+
+const hostileIntro = `
+## Hostile clients
+
+Attacks on the HTTP front door itself, each run against a fresh ` + "`spate ingest`" + `
+(real binary, loopback) with valid neighbour requests alongside. How each is
+bounded: request bodies are read before a request takes one of the
+` + "`SPATE_MAX_IN_FLIGHT`" + ` slots, within ` + "`SPATE_BODY_TIMEOUT`" + ` (408 after); what
+bodies hold in memory, decompressed and as it arrives, is charged to one
+byte budget (` + "`SPATE_BODY_MEMORY`" + `, 1/32 of ` + "`SPATE_MEMORY_LIMIT`" + `; the last eighth kept
+for bodies under 128 KiB) and a request that would exceed it is answered 503 +
+Retry-After at once; a declared ` + "`Content-Length`" + ` over the limit is answered 413
+before any read (so ` + "`Expect: 100-continue`" + ` never gets ` + "`100 Continue`" + `); open
+connections are capped by ` + "`SPATE_MAX_CONNS`" + ` and idle keep-alives closed after
+` + "`SPATE_IDLE_TIMEOUT`" + ` (75 s: longer than the ALB's 60 s, so the ALB closes an idle
+connection first and never sends a request down one the task is closing).
+
+| attack | bound (asserted) | measured |
+|---|---|---|
+`
 
 const operatorsGuide = `
 ## Redrive, for operators
