@@ -27,7 +27,7 @@ type report struct {
 	notes []string // extra sections
 	// hostile is the "Hostile clients" table.
 	hostile []hostileRow
-	start time.Time
+	start   time.Time
 }
 
 func (r *report) add(x row) {
