@@ -84,7 +84,10 @@ var (
 	descAccepted = prometheus.NewDesc("spate_events_accepted_total", "Events acknowledged with 202.", nil, nil)
 	descRejected = prometheus.NewDesc("spate_events_rejected_total", "Events rejected, by reason (field:class).", []string{"reason"}, nil)
 	descUnstored = prometheus.NewDesc("spate_events_unstored_total", "Valid events answered 503 because neither Kinesis nor the DLQ took them.", nil, nil)
-	descShed     = prometheus.NewDesc("spate_requests_shed_total", "Requests refused with 503 for load (in-flight limit or full buffer).", []string{"cause"}, nil)
+	descShed     = prometheus.NewDesc("spate_requests_shed_total", "Requests refused with 503 for load (in-flight limit, request memory budget or full buffer).", []string{"cause"}, nil)
+	descBodyTO   = prometheus.NewDesc("spate_request_body_timeouts_total", "Requests whose body did not arrive within SPATE_BODY_TIMEOUT (answered 408).", nil, nil)
+	descBodyMem  = prometheus.NewDesc("spate_request_body_bytes", "Bytes request bodies hold now, charged to SPATE_BODY_MEMORY.", nil, nil)
+	descConns    = prometheus.NewDesc("spate_http_connections", "Open connections on the API listener (at most SPATE_MAX_CONNS).", nil, nil)
 	descBuffered = prometheus.NewDesc("spate_buffer_records", "Records buffered or in flight to Kinesis.", nil, nil)
 	descBufBytes = prometheus.NewDesc("spate_buffer_bytes", "Bytes buffered or in flight to Kinesis.", nil, nil)
 	descBatches  = prometheus.NewDesc("spate_batches_total", "Batches written.", nil, nil)
@@ -108,7 +111,7 @@ var (
 type snapshots struct{ src Sources }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp, descStCommit, descStRec, descStThrot, descStBytes} {
+	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBodyTO, descBodyMem, descConns, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp, descStCommit, descStRec, descStThrot, descStBytes} {
 		ch <- d
 	}
 }
@@ -131,6 +134,10 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(descAccepted, snap.Accepted)
 		counter(descUnstored, snap.Unstored)
 		counter(descShed, snap.Shed, "in_flight")
+		counter(descShed, snap.ShedMemory, "body_memory")
+		counter(descBodyTO, snap.BodyTimeouts)
+		gauge(descBodyMem, snap.BodyBytes)
+		gauge(descConns, snap.Conns)
 	}
 	if s.src.Producer != nil {
 		st := s.src.Producer()

@@ -28,7 +28,7 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 	open := true
 	m := prom.New(prom.Sources{
 		Ingest: func() ingest.Snapshot {
-			return ingest.Snapshot{Accepted: 7, Unstored: 2, Shed: 3, Requests: map[int]int64{202: 5, 503: 3}, Rejected: map[string]int64{"content_id:invalid": 4}}
+			return ingest.Snapshot{Accepted: 7, Unstored: 2, Shed: 3, ShedMemory: 4, BodyTimeouts: 5, BodyBytes: 1024, Conns: 9, Requests: map[int]int64{202: 5, 503: 3}, Rejected: map[string]int64{"content_id:invalid": 4}}
 		},
 		Producer: func() batch.Stats {
 			return batch.Stats{BufferedRecords: 11, Batches: 2, BatchRecords: 900, Failed: 1, Shed: 6}
@@ -52,6 +52,10 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 		`spate_events_rejected_total{reason="content_id:invalid"} 4`,
 		`spate_events_unstored_total 2`,
 		`spate_requests_shed_total{cause="in_flight"} 3`,
+		`spate_requests_shed_total{cause="body_memory"} 4`,
+		`spate_request_body_timeouts_total 5`,
+		`spate_request_body_bytes 1024`,
+		`spate_http_connections 9`,
 		`spate_requests_shed_total{cause="buffer_full"} 6`,
 		`spate_buffer_records 11`,
 		`spate_batch_records_total 900`,
