@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -221,8 +220,7 @@ func isEventsKey(q []byte) bool {
 	if bytes.IndexByte(q, '\\') < 0 || len(q) > 64 {
 		return false
 	}
-	var k string
-	return json.Unmarshal(q, &k) == nil && k == "events"
+	return string(jsonscan.Key(q[1:len(q)-1])) == "events"
 }
 
 var errNotArray = errors.New("not an array")
