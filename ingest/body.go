@@ -107,6 +107,9 @@ func (s *Server) readBody(src io.Reader, gz bool, declared int64) (*body, *httpE
 	if p, ok := s.bufs.Get().(*[]byte); ok && int64(cap(*p)) >= first {
 		b.buf = (*p)[:0]
 	} else {
+		if ok {
+			s.bufs.Put(p)
+		}
 		b.buf = make([]byte, 0, first)
 	}
 	if !b.charge(int64(cap(b.buf))) {
@@ -153,10 +156,14 @@ func (s *Server) readBody(src io.Reader, gz bool, declared int64) (*body, *httpE
 			}
 			nb := make([]byte, len(b.buf), grown)
 			copy(nb, b.buf)
-			old := int64(cap(b.buf))
+			old := b.buf
 			b.buf = nb
-			b.s.mem.release(old)
-			b.held -= old
+			b.s.mem.release(int64(cap(old)))
+			b.held -= int64(cap(old))
+			if cap(old) <= poolMax {
+				old = old[:0]
+				s.bufs.Put(&old)
+			}
 		}
 		n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
 		b.buf = b.buf[:len(b.buf)+n]

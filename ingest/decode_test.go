@@ -2,8 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/spate-dev/spate/internal/jsonscan"
 )
 
 func FuzzSplitEvents(f *testing.F) {
@@ -12,6 +15,9 @@ func FuzzSplitEvents(f *testing.F) {
 	f.Add([]byte("{\"type\":\"a\"}\n{\"type\":\"b\"}\n"), true)
 	f.Add([]byte(`{"events":[1,"x",null]} {}`), false)
 	f.Add([]byte(`{"events":[`), false)
+	f.Add([]byte(`{"events":[{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}]}`), false)
+	f.Add([]byte(`{"\u0065vents":[{},{}]}`), false)
+	f.Add([]byte("\f{\"type\":\"a\"}"), false)
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		format := formatJSON
 		if ndjson {
@@ -31,6 +37,26 @@ func FuzzSplitEvents(f *testing.F) {
 			if len(e) == 0 || !bytes.Contains(body, bytes.TrimSpace(e)) && format == formatNDJSON {
 				t.Fatalf("event %q not from the body", e)
 			}
+		}
+		// Differentially, against encoding/json: a body that is one JSON
+		// object without duplicate keys splits as encoding/json reads it.
+		if format != formatJSON || jsonscan.Valid(body) != nil {
+			return
+		}
+		var top map[string]json.RawMessage
+		if json.Unmarshal(body, &top) != nil {
+			return
+		}
+		want := 1
+		if raw, ok := top["events"]; ok && len(top) == 1 {
+			var elems []json.RawMessage
+			if json.Unmarshal(raw, &elems) != nil {
+				t.Fatalf("split a batch whose events is not an array: %q", body)
+			}
+			want = len(elems)
+		}
+		if len(events) != want {
+			t.Fatalf("%d events, encoding/json reads %d: %q", len(events), want, body)
 		}
 	})
 }
