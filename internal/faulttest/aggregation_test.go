@@ -47,6 +47,7 @@ func TestKinesisRecordsAtLoad(t *testing.T) {
 	}
 	p := startIngest(t, bin, append([]string{
 		"SPATE_ADDR=127.0.0.1:0",
+		"SPATE_METRICS_ADDR=127.0.0.1:0",
 		"SPATE_STREAM=" + stream,
 		"AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=AKIDSPATETEST",
@@ -64,7 +65,7 @@ func TestKinesisRecordsAtLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := scrapeMetrics(t, p.URL)
+	m := scrapeMetrics(t, p.MetricsURL)
 	p.stop()
 	if res.Events.Accepted == 0 {
 		t.Fatalf("no event acknowledged: %+v", res.Status)

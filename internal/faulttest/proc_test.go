@@ -35,11 +35,13 @@ func buildSpate(t *testing.T) string {
 
 // proc is one running `spate ingest`.
 type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	URL  string
-	done chan struct{}
-	err  error // exit status, once done
+	t   *testing.T
+	cmd *exec.Cmd
+	URL string
+	// MetricsURL serves GET /metrics (SPATE_METRICS_ADDR), apart from URL.
+	MetricsURL string
+	done       chan struct{}
+	err        error // exit status, once done
 
 	mu   sync.Mutex
 	logs bytes.Buffer
@@ -70,6 +72,10 @@ func startIngest(t *testing.T, bin string, env []string) *proc {
 			p.logs.WriteByte('\n')
 			p.mu.Unlock()
 			var l struct{ Msg, Addr string }
+			if json.Unmarshal(line, &l) == nil && l.Msg == "metrics listening" {
+				// Logged before "listening": set before URL is.
+				p.MetricsURL = "http://" + l.Addr
+			}
 			if json.Unmarshal(line, &l) == nil && l.Msg == "listening" {
 				select {
 				case listening <- l.Addr:
