@@ -255,9 +255,12 @@ func TestFailingTimingOutRecoveringAPICountsEachAggregateOnce(t *testing.T) {
 		t.Errorf("receiver counted %d requests, want %d: one per idempotency key", tot.Requests, n)
 	}
 	// Each key: the timed-out call counted once; the successful call and the
-	// redelivery were duplicates.
-	if tot.Duplicates != 2*n {
-		t.Errorf("duplicates %d, want %d", tot.Duplicates, 2*n)
+	// redelivery were duplicates — at least: on a loaded machine a success
+	// can outlast the 100 ms client timeout and be retried, one duplicate
+	// more, which the idempotency key absorbs (Requests and totals above
+	// and below stay exact).
+	if tot.Duplicates < 2*n {
+		t.Errorf("duplicates %d, want at least %d", tot.Duplicates, 2*n)
 	}
 	got := make(map[string]rewarddemo.Counts)
 	for _, r := range tot.Rewards {
