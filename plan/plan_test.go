@@ -668,8 +668,8 @@ func TestGolden(t *testing.T) {
 			RouterConcurrency *int      `json:"router_concurrency"`
 			QuotaWarnings     []string  `json:"quota_warnings"`
 		} `json:"windows"`
-		Actions     []map[string]any   `json:"actions"`
-		MonthlyCost map[string]any `json:"monthly_cost_usd"`
+		Actions     []map[string]any `json:"actions"`
+		MonthlyCost map[string]any   `json:"monthly_cost_usd"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
 		t.Fatal(err)

@@ -153,6 +153,20 @@ func (p Prices) names() []string {
 	return out
 }
 
+// Set sets the price named name (its JSON name) and confirms it.
+func (p *Prices) Set(name string, v float64) error {
+	rv := reflect.ValueOf(p).Elem()
+	t := rv.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if strings.Split(t.Field(i).Tag.Get("json"), ",")[0] == name && t.Field(i).Type.Kind() == reflect.Float64 {
+			rv.Field(i).SetFloat(v)
+			p.Confirm(name)
+			return nil
+		}
+	}
+	return fmt.Errorf("plan: no price %q", name)
+}
+
 // Confirm drops name from Unverified: the caller set that price itself.
 func (p *Prices) Confirm(name string) {
 	p.Unverified = slices.DeleteFunc(slices.Clone(p.Unverified), func(n string) bool { return n == name })
