@@ -141,7 +141,9 @@ locals {
     SPATE_STREAM        = aws_kinesis_stream.events.name
     SPATE_DLQ_URL       = aws_sqs_queue.ingest_dlq.url
     SPATE_DRAIN_TIMEOUT = "${var.ingest_drain_timeout_seconds}s"
-    AWS_REGION          = var.region
+    # The same limit the WAF's body-size rule is sized from.
+    SPATE_MAX_BODY_BYTES = tostring(var.ingest_max_body_bytes)
+    AWS_REGION           = var.region
   })
 }
 

@@ -205,8 +205,8 @@ variable "ingest_environment" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.ingest_environment) : !contains(["SPATE_ADDR", "SPATE_STREAM", "SPATE_DLQ_URL", "SPATE_DRAIN_TIMEOUT", "SPATE_API_KEYS"], k)])
-    error_message = "ingest_environment: SPATE_ADDR, SPATE_STREAM, SPATE_DLQ_URL and SPATE_DRAIN_TIMEOUT are set by terraform; SPATE_API_KEYS comes from ingest_api_keys_secret_arn."
+    condition     = alltrue([for k in keys(var.ingest_environment) : !contains(["SPATE_ADDR", "SPATE_STREAM", "SPATE_DLQ_URL", "SPATE_DRAIN_TIMEOUT", "SPATE_MAX_BODY_BYTES", "SPATE_API_KEYS"], k)])
+    error_message = "ingest_environment: SPATE_ADDR, SPATE_STREAM, SPATE_DLQ_URL, SPATE_DRAIN_TIMEOUT and SPATE_MAX_BODY_BYTES (ingest_max_body_bytes) are set by terraform; SPATE_API_KEYS comes from ingest_api_keys_secret_arn."
   }
 }
 

@@ -1,14 +1,19 @@
 package tfcheck
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/spate-dev/spate/internal/spatetest"
 	"github.com/spate-dev/spate/plan"
 	"github.com/spate-dev/spate/registry"
 )
@@ -85,6 +90,17 @@ func TestSecureDefaults(t *testing.T) {
 		if !strings.Contains(acl, want) {
 			t.Errorf("web ACL lacks %s", want)
 		}
+	}
+	// The WAF's body bound and ingest's limit are one setting.
+	if env := norm(m.Source(m.Locals["ingest_environment"].Expr.Range())); !strings.Contains(env, "SPATE_MAX_BODY_BYTES=tostring(var.ingest_max_body_bytes)") {
+		t.Errorf("ingest does not get SPATE_MAX_BODY_BYTES from var.ingest_max_body_bytes: %s", env)
+	}
+	ingestSrc, err := os.ReadFile(filepath.Join(spatetest.RepoRoot(t), "cmd", "spate", "ingest.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mm := regexp.MustCompile(`"SPATE_MAX_BODY_BYTES",\s*"(\d+)"`).FindSubmatch(ingestSrc); mm == nil || string(mm[1]) != strconv.Itoa(int(numDefault(t, m, "ingest_max_body_bytes"))) {
+		t.Errorf("ingest_max_body_bytes default %v is not spate ingest's SPATE_MAX_BODY_BYTES default", numDefault(t, m, "ingest_max_body_bytes"))
 	}
 	for _, banned := range []string{"AWSManagedRulesCommonRuleSet", "AWSManagedRulesAnonymousIpList", "AWSManagedRulesBotControlRuleSet"} {
 		if strings.Contains(acl, banned) {
