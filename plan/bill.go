@@ -323,6 +323,13 @@ func TerraformKinds() (priced, free map[string]string) {
 		"aws_wafv2_web_acl_association":                      "part of the web ACL",
 		"aws_wafv2_regex_pattern_set":                        "part of the web ACL",
 		"aws_vpc_endpoint_policy":                            "part of the endpoint",
+		"aws_cloudwatch_event_rule":                          "EventBridge rules on AWS service events and schedules are free",
+		"aws_cloudwatch_event_target":                        "part of the rule (the target's own service is priced)",
+		"aws_lambda_permission":                              "IAM-like resource policy, free",
+		"aws_s3_bucket_notification":                         "configuration (the notified service is priced)",
+		"aws_sqs_queue_redrive_policy":                       "configuration",
+		"aws_sqs_queue_redrive_allow_policy":                 "configuration",
+		"aws_cloudwatch_log_subscription_filter":             "free (the destination is priced)",
 	}
 	return priced, free
 }

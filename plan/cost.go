@@ -124,7 +124,8 @@ func (s Settings) usageAt(rpm float64) usage {
 	calls := inv
 	if s.StreamConsumers > 1 {
 		// The aggregator reads the same batches (its own mapping, the
-		// same batch size), plus one reward invocation per shard and window.
+		// same batch size). The reward Lambda's few invocations a window
+		// are left out.
 		gbs += inv * s.aggregatorSeconds(perInv) * float64(s.AggregatorMemoryMB) / 1024
 		calls += inv
 	}
@@ -234,8 +235,7 @@ func (s Settings) monthlyCost(p *Plan, traffic []segment, ecs, kin []level, base
 
 	var c Cost
 	extra := fargateExtra + shardsExtra
-	for k, v := range ux {
-		_ = k
+	for _, v := range ux {
 		extra += v
 	}
 	for i := range lines {

@@ -139,8 +139,8 @@ func (p *Plan) WriteTable(w io.Writer) error {
 	}
 
 	c := p.MonthlyCost
-	ew.printf("\nMonthly cost (USD, baseline month + this schedule): %s events (%s a day on the everyday mean: %s requests/min × %g events a request), %.0f events a Kinesis record\n",
-		num(c.Events), num(s.DailyEvents()), num(s.meanRPM()), s.EventsPerRequest, s.eventsPerRecord())
+	ew.printf("\nMonthly cost (USD, baseline month + this schedule): %s events (%s a day on the everyday mean: %s requests/min × %g %s a request), %.0f events a Kinesis record\n",
+		num(c.Events), num(s.DailyEvents()), num(s.meanRPM()), s.EventsPerRequest, plural(s.EventsPerRequest, "event", "events"), s.eventsPerRecord())
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, l := range c.Lines {
 		fmt.Fprintf(tw, "  %s\t%s\t%11s\t%s\n", l.Service, l.Item, usd(l.USD), l.Assumption)
@@ -163,6 +163,13 @@ func (p *Plan) peak() Window {
 		}
 	}
 	return best
+}
+
+func plural(n float64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func nonEmpty(xs []string, alt string) []string {
