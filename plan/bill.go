@@ -62,6 +62,10 @@ type BillSettings struct {
 	FirehoseIntervalSec  int     // 300
 	LakeTieringDays      int     // 30
 	LakeExpirationDays   int     // 0: kept
+	// FailedEventShare is the share of events that land as JSON under the
+	// lake's errors/ (Firehose conversion), failed-events/ and
+	// dead-letter/ prefixes, kept lake_error_expiration_days (30).
+	FailedEventShare float64 // 0.0001
 	// Metrics: Container Insights on the cluster (terraform enables it),
 	// enhanced shard-level metrics on the events stream (4 per shard), the
 	// router mapping's event-count metrics.
@@ -103,6 +107,7 @@ func DefaultBillSettings() BillSettings {
 		FirehoseIntervalSec:         300,
 		LakeTieringDays:             30,
 		LakeExpirationDays:          0,
+		FailedEventShare:            0.0001,
 		ContainerInsightsMetrics:    24,
 		ShardLevelMetrics:           4,
 		ESMMetrics:                  7,
@@ -122,6 +127,8 @@ func (b BillSettings) validate() error {
 		return errors.New("plan settings: bill counts must not be negative")
 	case !(b.ClientRequestsPerMinute > 0):
 		return errors.New("plan settings: client requests per minute must be positive")
+	case b.FailedEventShare < 0 || b.FailedEventShare > 1:
+		return errors.New("plan settings: failed event share must be in [0, 1]")
 	case b.IngestLogBytesPerRequest < 0 || b.LambdaLogBytesPerInvocation < 0 || b.ALBLogBytesPerRequest < 0 || b.ParquetBytesPerEvent < 0 || b.ImageGB < 0:
 		return errors.New("plan settings: bill volumes must not be negative")
 	case b.FirehoseBufferMiB < 1 || b.FirehoseIntervalSec < 0 || b.LogRetentionDays < 1 || b.ALBLogRetentionDays < 1 || b.LakeTieringDays < 0 || b.PrescaleIntervalMinutes < 1:
@@ -237,6 +244,8 @@ func (s Settings) billLines(p *Plan, add func(service, item string, usd float64,
 	objects := s.lakeObjectsPerMonth(events)
 	add("S3", "lake storage (month 1)", s.lakeStorage(events, 1), "%.0f B of Parquet per event, %.0f GB a month; month 12: $%.2f", b.ParquetBytesPerEvent, events*b.ParquetBytesPerEvent/gib, s.lakeStorage(events, 12))
 	add("S3", "lake PUTs", objects/1000*pr.S3Put1000, "%s Parquet files (per stream: a %d MiB buffer or %d s)", num(objects), b.FirehoseBufferMiB, b.FirehoseIntervalSec)
+	add("S3", "failed-events and dead-letter prefixes", events*b.FailedEventShare*float64(s.EventBytes+200)/gib*pr.S3StandardGB,
+		"%g %% of events as JSON (with their reason) under errors/, failed-events/, dead-letter/, kept 30 days", b.FailedEventShare*100)
 	if b.ALBAccessLogs {
 		add("S3", "ALB access logs", line(lALBLogs)+float64(b.AvailabilityZones)*12*month/1000*pr.S3Put1000, "%g B gzipped per request, kept %d days; a file per ALB node every 5 min", b.ALBLogBytesPerRequest, b.ALBLogRetentionDays)
 	}

@@ -155,7 +155,7 @@ func TestTheMonthsWholeBill(t *testing.T) {
 		{"SQS", "dead-letter queue in outages"}, {"SQS", "redrive polling"},
 		{"Network", "VPC endpoint hours"}, {"Network", "VPC endpoint data"}, {"Network", "data out to the internet"},
 		{"CloudWatch", "logs ingestion"}, {"CloudWatch", "logs storage"}, {"CloudWatch", "alarms"}, {"CloudWatch", "dashboard"}, {"CloudWatch", "metrics"},
-		{"S3", "lake storage (month 1)"}, {"S3", "lake PUTs"}, {"S3", "ALB access logs"},
+		{"S3", "lake storage (month 1)"}, {"S3", "lake PUTs"}, {"S3", "failed-events and dead-letter prefixes"}, {"S3", "ALB access logs"},
 		{"KMS", "customer managed key"}, {"KMS", "requests"}, {"Glue", "Data Catalog"}, {"Secrets Manager", "write keys secret"}, {"ECR", "image storage"},
 	} {
 		line(t, c, want[0], want[1])
