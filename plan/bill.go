@@ -26,8 +26,10 @@ type BillSettings struct {
 	// tasks interface endpoints for InterfaceEndpoints services and an S3
 	// gateway endpoint (free); off, their AWS traffic goes through one
 	// NAT gateway per AZ.
-	VPCEndpoints       bool // true
-	InterfaceEndpoints int  // 6: kinesis-streams, sqs, ecr.api, ecr.dkr, logs, sts
+	VPCEndpoints bool // true
+	// InterfaceEndpoints: kinesis-streams, sqs, ecr.api, ecr.dkr, logs,
+	// sts; secretsmanager is one more with WriteKeys.
+	InterfaceEndpoints int // 6
 	// WAF: terraform attaches a web ACL (waf_enabled, default on) with
 	// WAFRules rules (rate, body size, two managed groups).
 	WAF      bool // true
@@ -220,7 +222,11 @@ func (s Settings) billLines(p *Plan, add func(service, item string, usd float64,
 		add("WAF", "requests", line(lWAFReq), "every request inspected: %s requests", num(requests))
 	}
 	if b.VPCEndpoints {
-		add("Network", "VPC endpoint hours", float64(b.InterfaceEndpoints*b.AvailabilityZones)*month*pr.EndpointAZHour, "%d interface endpoints × %d AZs (the S3 gateway endpoint is free)", b.InterfaceEndpoints, b.AvailabilityZones)
+		n := b.InterfaceEndpoints
+		if b.WriteKeys {
+			n++ // secretsmanager, for the write keys at task start
+		}
+		add("Network", "VPC endpoint hours", float64(n*b.AvailabilityZones)*month*pr.EndpointAZHour, "%d interface endpoints × %d AZs (the S3 gateway endpoint is free)", n, b.AvailabilityZones)
 		add("Network", "VPC endpoint data", line(lNetData), "Kinesis records through the kinesis-streams endpoint (same-AZ: no cross-AZ charge)")
 	} else {
 		add("Network", "NAT gateway hours", float64(b.AvailabilityZones)*month*pr.NATHour, "one NAT gateway per AZ × %d", b.AvailabilityZones)

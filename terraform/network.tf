@@ -1,6 +1,6 @@
 # VPC endpoints for what the tasks call (on by default): interface
-# endpoints for Kinesis, SQS, ECR (api and dkr), CloudWatch Logs and STS,
-# and an S3 gateway endpoint (ECR's image layers and the prescale
+# endpoints for Kinesis, SQS, ECR (api and dkr), CloudWatch Logs, STS and
+# (with write keys) Secrets Manager, and an S3 gateway endpoint (ECR's image layers and the prescale
 # schedule). Without them the tasks' AWS traffic goes through NAT at
 # $0.045/GB, the largest line of the bill at broadcast volume
 # (docs/capacity.md). With them the tasks' egress is narrowed to the
@@ -38,6 +38,15 @@ locals {
       Action   = ["sts:AssumeRole"]
       Resource = ["arn:${local.partition}:iam::${local.account_id}:role/${var.name}-*"]
     }]
+    # ECS reads the write keys at task start with the execution role;
+    # only when there is a secret.
+    secretsmanager = [{
+      Action   = ["secretsmanager:GetSecretValue"]
+      Resource = compact([var.ingest_api_keys_secret_arn])
+    }]
+  }
+  interface_endpoints = {
+    for k, v in local.endpoint_policies : k => v if k != "secretsmanager" || var.ingest_api_keys_secret_arn != ""
   }
 }
 
@@ -62,7 +71,7 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_tasks" {
 }
 
 resource "aws_vpc_endpoint" "interface" {
-  for_each            = var.vpc_endpoints ? local.endpoint_policies : {}
+  for_each            = var.vpc_endpoints ? local.interface_endpoints : {}
   vpc_id              = var.vpc_id
   service_name        = "com.amazonaws.${var.region}.${each.key}"
   vpc_endpoint_type   = "Interface"
