@@ -226,6 +226,9 @@ func (s Settings) billLines(p *Plan, add func(service, item string, usd float64,
 		if b.WriteKeys {
 			n++ // secretsmanager, for the write keys at task start
 		}
+		if b.ScheduledPrescale {
+			n++ // application-autoscaling, for prescale's scheduled actions
+		}
 		add("Network", "VPC endpoint hours", float64(n*b.AvailabilityZones)*month*pr.EndpointAZHour, "%d interface endpoints × %d AZs (the S3 gateway endpoint is free)", n, b.AvailabilityZones)
 		add("Network", "VPC endpoint data", line(lNetData), "Kinesis records through the kinesis-streams endpoint (same-AZ: no cross-AZ charge)")
 	} else {

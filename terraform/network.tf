@@ -1,6 +1,7 @@
 # VPC endpoints for what the tasks call (on by default): interface
-# endpoints for Kinesis, SQS, ECR (api and dkr), CloudWatch Logs, STS and
-# (with write keys) Secrets Manager, and an S3 gateway endpoint (ECR's image layers and the prescale
+# endpoints for Kinesis, SQS, ECR (api and dkr), CloudWatch Logs, STS,
+# Secrets Manager (with write keys) and Application Auto Scaling (with the
+# scheduled prescale), and an S3 gateway endpoint (ECR's image layers and the prescale
 # schedule). Without them the tasks' AWS traffic goes through NAT at
 # $0.045/GB, the largest line of the bill at broadcast volume
 # (docs/capacity.md). With them the tasks' egress is narrowed to the
@@ -44,9 +45,15 @@ locals {
       Action   = ["secretsmanager:GetSecretValue"]
       Resource = compact([var.ingest_api_keys_secret_arn])
     }]
+    # The scheduled prescale task's scheduled actions; only with it.
+    "application-autoscaling" = [
+      { Action = ["application-autoscaling:PutScheduledAction", "application-autoscaling:DeleteScheduledAction"], Resource = [aws_appautoscaling_target.ingest.arn] },
+      { Action = ["application-autoscaling:DescribeScheduledActions"], Resource = ["*"] },
+    ]
   }
   interface_endpoints = {
-    for k, v in local.endpoint_policies : k => v if k != "secretsmanager" || var.ingest_api_keys_secret_arn != ""
+    for k, v in local.endpoint_policies : k => v
+    if(k != "secretsmanager" || var.ingest_api_keys_secret_arn != "") && (k != "application-autoscaling" || local.prescale_enabled)
   }
 }
 

@@ -67,7 +67,6 @@ resource "aws_security_group" "prescale" {
   vpc_id      = var.vpc_id
 }
 
-
 # Same image as ingest, same execution role (pull, logs); its log stream
 # prefix tells the runs apart in the ingest log group.
 resource "aws_ecs_task_definition" "prescale" {

@@ -165,7 +165,7 @@ func TestSecureDefaults(t *testing.T) {
 		services = append(services, strings.Trim(norm(m.Source(it.KeyExpr.Range())), `"`))
 	}
 	sort.Strings(services)
-	if want := []string{"ecr.api", "ecr.dkr", "kinesis-streams", "logs", "secretsmanager", "sqs", "sts"}; !slices.Equal(services, want) {
+	if want := []string{"application-autoscaling", "ecr.api", "ecr.dkr", "kinesis-streams", "logs", "secretsmanager", "sqs", "sts"}; !slices.Equal(services, want) {
 		t.Errorf("interface endpoints %q, want %q", services, want)
 	}
 	if got := attrSource(t, m, resource(t, m, "aws_vpc_security_group_egress_rule.tasks_https_anywhere"), "for_each"); !strings.HasPrefix(got, "var.vpc_endpoints?{}") {
