@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
@@ -284,5 +285,59 @@ func TestAlarmMetricsMatchPlan(t *testing.T) {
 	}
 	if want := plan.AlarmMetrics(types, true); total != want {
 		t.Errorf("terraform alarms on %d metrics, the plan bills %d (plan.AlarmMetrics)", total, want)
+	}
+}
+
+// validationHolds evaluates variable name's (function-free) validation
+// conditions with the given variables.
+func validationHolds(t *testing.T, m *Module, name string, vars map[string]cty.Value) bool {
+	t.Helper()
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}}
+	ok := true
+	for _, b := range m.Variables[name].Body.Blocks {
+		if b.Type != "validation" {
+			continue
+		}
+		v, d := b.Body.Attributes["condition"].Expr.Value(ctx)
+		if d.HasErrors() {
+			t.Fatalf("%s validation: %s", name, d.Error())
+		}
+		ok = ok && v.True()
+	}
+	return ok
+}
+
+// TestSecureDefaultValidations runs the validations terraform would: an
+// empty write-keys secret is refused unless anonymous ingest is asked for,
+// and noncurrent lake versions may not outlive the erasure deadline.
+func TestSecureDefaultValidations(t *testing.T) {
+	m := loadRepoModule(t)
+	keys := func(secret string, anonymous bool) bool {
+		return validationHolds(t, m, "ingest_api_keys_secret_arn", map[string]cty.Value{
+			"ingest_api_keys_secret_arn": cty.StringVal(secret), "allow_anonymous_ingest": cty.BoolVal(anonymous)})
+	}
+	if keys("", false) || !keys("", true) || !keys("arn:aws:secretsmanager:eu-north-1:123456789012:secret:k", false) {
+		t.Errorf("write keys: empty/off %v, empty/anonymous %v, secret %v; want refused, allowed, allowed", keys("", false), keys("", true), keys("arn", false))
+	}
+	versions := func(days, deadline int64) bool {
+		return validationHolds(t, m, "lake_noncurrent_version_days", map[string]cty.Value{
+			"lake_noncurrent_version_days": cty.NumberIntVal(days), "erasure_deadline_days": cty.NumberIntVal(deadline)})
+	}
+	if !versions(7, 30) || versions(31, 30) || versions(0, 30) {
+		t.Errorf("noncurrent versions: 7 of 30 %v, 31 of 30 %v, 0 %v; want allowed, refused, refused", versions(7, 30), versions(31, 30), versions(0, 30))
+	}
+	// The reward URL pattern the validation uses by default (the one after
+	// the ':' of allow_insecure_reward_endpoints ? … : …), compiled.
+	v := validations(t, m, "reward_endpoints")
+	mm := regexp.MustCompile(`var\.allow_insecure_reward_endpoints\?"[^"]*":"([^"]*)"`).FindStringSubmatch(v)
+	if mm == nil {
+		t.Fatalf("reward validation %s: no secure pattern", v)
+	}
+	secure, err := regexp.Compile(strings.ReplaceAll(mm[1], `\\`, `\`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secure.MatchString("http://rows.internal:8080/r") || !secure.MatchString("https://bandit.example.com/v1/rewards") {
+		t.Errorf("reward URL pattern %s accepts http or refuses https", mm[1])
 	}
 }
