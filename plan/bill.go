@@ -74,7 +74,11 @@ type BillSettings struct {
 	ContainerInsightsMetrics int // 24
 	ShardLevelMetrics        int // 4
 	ESMMetrics               int // 7
-	Dashboards               int // 1
+	// EMFMetrics are spate's own Lambda metrics (namespace spate, logged in
+	// the Embedded Metric Format): DeadLettersWithoutPayload for the router
+	// and reward.
+	EMFMetrics int // 2
+	Dashboards int // 1
 	// WriteKeys: ingest reads its write keys from a Secrets Manager secret
 	// (required by terraform unless allow_anonymous_ingest).
 	WriteKeys bool // true
@@ -113,6 +117,7 @@ func DefaultBillSettings() BillSettings {
 		ContainerInsightsMetrics:    24,
 		ShardLevelMetrics:           4,
 		ESMMetrics:                  7,
+		EMFMetrics:                  2,
 		Dashboards:                  1,
 		WriteKeys:                   true,
 		ImageGB:                     1,
@@ -125,7 +130,7 @@ func (b BillSettings) validate() error {
 	case b.AvailabilityZones < 1:
 		return errors.New("plan settings: availability zones must be at least 1")
 	case b.InterfaceEndpoints < 0 || b.WAFRules < 0 || b.ResponseBytes < 0 || b.ContainerInsightsMetrics < 0 ||
-		b.ShardLevelMetrics < 0 || b.ESMMetrics < 0 || b.Dashboards < 0 || b.LakeExpirationDays < 0:
+		b.ShardLevelMetrics < 0 || b.ESMMetrics < 0 || b.EMFMetrics < 0 || b.Dashboards < 0 || b.LakeExpirationDays < 0:
 		return errors.New("plan settings: bill counts must not be negative")
 	case !(b.ClientRequestsPerMinute > 0):
 		return errors.New("plan settings: client requests per minute must be positive")
@@ -139,13 +144,14 @@ func (b BillSettings) validate() error {
 	return nil
 }
 
-// AlarmMetrics is the metrics terraform/alarms.tf alarms on (standard
-// resolution alarms are billed per metric): per event type six Firehose
-// alarms; fixed ones for the stream (two more when provisioned), the three
-// Lambdas, the five queues, the ALB's two rate alarms (3 and 2 metrics)
-// and the ingest service. internal/tfcheck checks it against the terraform.
+// AlarmMetrics is the metrics terraform/ alarms on (standard resolution
+// alarms are billed per metric): per event type six Firehose alarms; fixed
+// ones for the stream (two more when provisioned), the three Lambdas, the
+// five queues, the ALB's two rate alarms (3 and 2 metrics), the ingest
+// service, and the router's and reward's dead letters without payload
+// (dead_letters.tf). internal/tfcheck checks it against the terraform.
 func AlarmMetrics(types int, provisioned bool) int {
-	n := 1 + 3 + 3 + 1 + 5 + 3 + 2 + 1 + 1 + 6*types
+	n := 1 + 3 + 3 + 1 + 5 + 3 + 2 + 1 + 1 + 2 + 6*types
 	if provisioned {
 		n += 2
 	}
@@ -242,13 +248,13 @@ func (s Settings) billLines(p *Plan, add func(service, item string, usd float64,
 	add("CloudWatch", "logs storage", logsGB*float64(b.LogRetentionDays)/30.4*pr.LogsStorageGB, "%d days retained (upper bound: billed compressed)", b.LogRetentionDays)
 	types := len(p.Baseline.Firehose)
 	alarms := AlarmMetrics(types, s.KinesisMode == Provisioned)
-	add("CloudWatch", "alarms", float64(alarms)*pr.AlarmMetricMonth, "%d alarm metrics in terraform/alarms.tf (%d types); free tier not counted", alarms, types)
+	add("CloudWatch", "alarms", float64(alarms)*pr.AlarmMetricMonth, "%d alarm metrics in terraform/ (%d types); free tier not counted", alarms, types)
 	add("CloudWatch", "dashboard", float64(b.Dashboards)*pr.DashboardMonth, "%d dashboard", b.Dashboards)
-	metrics := float64(b.ContainerInsightsMetrics + b.ESMMetrics)
+	metrics := float64(b.ContainerInsightsMetrics + b.ESMMetrics + b.EMFMetrics)
 	if s.KinesisMode == Provisioned {
 		metrics += float64(b.ShardLevelMetrics) * avgShards
 	}
-	add("CloudWatch", "metrics", metrics*pr.MetricMonth, "Container Insights ~%d, router mapping %d, shard-level %d × %.1f shards on average; spate's Prometheus metrics are not sent to CloudWatch", b.ContainerInsightsMetrics, b.ESMMetrics, b.ShardLevelMetrics, avgShards)
+	add("CloudWatch", "metrics", metrics*pr.MetricMonth, "Container Insights ~%d, router mapping %d, spate's EMF %d, shard-level %d × %.1f shards on average; ingest's Prometheus metrics are not sent to CloudWatch", b.ContainerInsightsMetrics, b.ESMMetrics, b.EMFMetrics, b.ShardLevelMetrics, avgShards)
 
 	objects := s.lakeObjectsPerMonth(events)
 	add("S3", "lake storage (month 1)", s.lakeStorage(events, 1), "%.0f B of Parquet per event, %.0f GB a month; month 12: $%.2f", b.ParquetBytesPerEvent, events*b.ParquetBytesPerEvent/gib, s.lakeStorage(events, 12))
