@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func monthSchedule(t *testing.T) []Broadcast {
@@ -216,5 +217,31 @@ func TestLakeStorageTiersDown(t *testing.T) {
 	// their Intelligent-Tiering monitoring and transition requests).
 	if e, two := s.lakeStorage(events, 12), gb/2*0.023+gb*0.023; e >= m12 || e < two || e > two+1.5 {
 		t.Errorf("with 60-day expiration month 12 costs $%.2f (of $%.2f without), want the last two months'", e, m12)
+	}
+}
+
+// At one event a request a task's 10 ms batch cannot fill 46-event records
+// over 29 shards (measured on issue 13's producer): the plan says so.
+func TestLingerBoundsAggregation(t *testing.T) {
+	s := DefaultSettings("us-east-1")
+	c := s.CapacityAt(2_500_000)
+	if !strings.Contains(strings.Join(c.QuotaWarnings, "\n"), "aggregated records carry about 1.0 events") {
+		t.Errorf("no linger warning at the peak: %v", c.QuotaWarnings)
+	}
+	// 22 tasks × 50 ms: 123 events a batch over 29 shards, 4.2 a record.
+	s.BatchLinger = 50 * time.Millisecond
+	if f := s.lingerFill(s.CapacityAt(2_500_000)); math.Abs(f-4.2) > 0.05 {
+		t.Errorf("50 ms linger fills %.2f events a record, want about 4.2", f)
+	}
+	// Requests of many events from one session fill a record each.
+	s.BatchLinger = 10 * time.Millisecond
+	s.EventsPerRequest = 20
+	if f := s.lingerFill(s.CapacityAt(2_500_000 / 20)); f < 20 {
+		t.Errorf("20-event requests fill %.1f a record, want at least 20", f)
+	}
+	s = DefaultSettings("us-east-1")
+	s.EventsPerRecord = 1
+	if strings.Contains(strings.Join(s.CapacityAt(2_500_000).QuotaWarnings, "\n"), "batch holds") {
+		t.Error("linger warning with an explicit events per record")
 	}
 }

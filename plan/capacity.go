@@ -150,6 +150,19 @@ const (
 	kplEventOverhead  = 8 + 2
 )
 
+// lingerFill is what one task's batch puts in a record at capacity c: its
+// events over the records it splits into, one per shard its requests'
+// sessions hash to (a request is one session), at least a request's
+// events (measured: docs/benchmarks.md, "Kinesis records at load").
+func (s Settings) lingerFill(c Capacity) float64 {
+	if c.FargateTasks == 0 || c.KinesisShards == 0 || s.BatchLinger <= 0 {
+		return c.EventsPerRecord
+	}
+	batch := c.EventsPerSecond * (1 + s.Headroom) / float64(c.FargateTasks) * s.BatchLinger.Seconds()
+	records := math.Min(float64(c.KinesisShards), math.Max(1, batch/s.EventsPerRequest))
+	return math.Min(c.EventsPerRecord, math.Max(math.Min(s.EventsPerRequest, batch), batch/records))
+}
+
 // eventsPerRecord is Settings.EventsPerRecord, or when 0 what fills one
 // aggregated record of AggregationTargetBytes.
 func (s Settings) eventsPerRecord() float64 {
@@ -281,6 +294,10 @@ func (s Settings) quotaWarnings(c Capacity, designRecords float64) []string {
 	}
 	if c.LambdaConcurrency > q.LambdaConcurrency {
 		w = append(w, fmt.Sprintf("lambda: %d concurrent executions (%d consumers × %d shards × factor %d) is over the regional quota of %d", c.LambdaConcurrency, s.StreamConsumers, c.KinesisShards, s.ParallelizationFactor, q.LambdaConcurrency))
+	}
+	if fill := s.lingerFill(c); s.EventsPerRecord == 0 && fill < 0.9*c.EventsPerRecord {
+		w = append(w, fmt.Sprintf("kinesis: a task's %s batch holds %.0f events for %d shards, so aggregated records carry about %.1f events, not the %.0f the %d-byte target allows (docs/benchmarks.md): raise SPATE_BATCH_LINGER (--batch-linger) or plan with --events-per-record %.0f",
+			s.BatchLinger, c.EventsPerSecond*(1+s.Headroom)/float64(c.FargateTasks)*s.BatchLinger.Seconds(), c.KinesisShards, fill, c.EventsPerRecord, s.AggregationTargetBytes, math.Max(1, math.Floor(fill))))
 	}
 	if c.KinesisShards > 0 {
 		perShard := designRecords / float64(c.KinesisShards)

@@ -502,6 +502,7 @@ func TestQuotaWarnings(t *testing.T) {
 		t.Error("a 2 s router at batch 500 handles 250 records/s a shard: no warning")
 	}
 	s = DefaultSettings("us-east-1")
+	s.EventsPerRecord = 5 // what a 10 ms linger fills at this rate
 	if w := s.CapacityAt(100_000).QuotaWarnings; len(w) != 0 {
 		t.Errorf("100k/min: unexpected warnings %v", w)
 	}

@@ -145,6 +145,12 @@ type Settings struct {
 	// AggregationTargetBytes is ingest's aggregated record target
 	// (SPATE_KINESIS_AGGREGATION): one 25 KiB PUT payload unit.
 	AggregationTargetBytes int // 25,600
+	// BatchLinger is ingest's SPATE_BATCH_LINGER: a task's batch holds its
+	// events/s × this, spread over the shards its sessions hash to, which
+	// bounds how full aggregated records get (docs/benchmarks.md, "Kinesis
+	// records at load"); the plan warns when it keeps records below the
+	// derived events per record.
+	BatchLinger time.Duration // 10ms
 	// EventsPerDay, when positive, sets the everyday mean from an event
 	// rate instead of MeanRequestsPerMinute (events per day ÷ 1,440 ÷
 	// events per request), so requests and events cannot be confused.
@@ -253,6 +259,7 @@ func DefaultSettings(region string) Settings {
 		PartitionKeyBytes:         36,
 		EventsPerRecord:           0,
 		AggregationTargetBytes:    PutPayloadUnitBytes,
+		BatchLinger:               10 * time.Millisecond,
 		Arch:                      ArchARM64,
 		TypeMix:                   DefaultTypeMix(),
 		Headroom:                  0.3,
@@ -313,6 +320,7 @@ func (s Settings) Validate() error {
 		nonneg("events per record", float64(s.EventsPerRecord)),
 		nonneg("events per day", s.EventsPerDay),
 		pos("aggregation target bytes", float64(s.AggregationTargetBytes)),
+		nonneg("batch linger", float64(s.BatchLinger)),
 		nonneg("headroom", s.Headroom),
 		pos("task requests per second", s.TaskRequestsPerSecond),
 		pos("task vCPU", s.TaskVCPU),

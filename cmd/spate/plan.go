@@ -57,6 +57,7 @@ func addPlanFlags(fs *flag.FlagSet, getenv func(string) string) *planOptions {
 	fs.Float64Var(&s.EventsPerDay, "events-per-day", s.EventsPerDay, "everyday mean as events a day (sets --mean-rpm = this ÷ 1440 ÷ --events-per-request); the plan prints the daily events either way")
 	fs.StringVar(&s.Arch, "arch", s.Arch, "CPU architecture of the Fargate tasks and Lambdas: arm64 (terraform's) or x86_64")
 	fs.IntVar(&s.AggregationTargetBytes, "aggregation-target-bytes", s.AggregationTargetBytes, "ingest's KPL aggregated record target (events per record derive from it when --events-per-record is 0)")
+	fs.DurationVar(&s.BatchLinger, "batch-linger", s.BatchLinger, "ingest's SPATE_BATCH_LINGER: the plan warns when it keeps aggregated records below the derived events per record")
 	fs.DurationVar(&s.RouterEventCost, "router-event-cost", s.RouterEventCost, "router CPU time per event at one vCPU")
 	fs.IntVar(&s.AggregatorMemoryMB, "aggregator-memory-mb", s.AggregatorMemoryMB, "aggregator Lambda's memory")
 	b := &s.Bill
