@@ -19,6 +19,9 @@ type Capacity struct {
 	FargateMaxTasks int     `json:"fargate_max_tasks"`
 	FargateVCPU     float64 `json:"fargate_vcpu"`
 
+	// EventsPerRecord is the events one Kinesis record carries (KPL
+	// aggregation; Settings.EventsPerRecord).
+	EventsPerRecord         float64 `json:"events_per_record"`
 	KinesisRecordsPerSecond float64 `json:"kinesis_records_per_second"`
 	KinesisMiBPerSecond     float64 `json:"kinesis_mib_per_second"`
 	// KinesisShards is the provisioned shard count (the larger of the
@@ -35,8 +38,13 @@ type Capacity struct {
 	RouterConcurrency          int     `json:"router_concurrency"`
 	LambdaConcurrency          int     `json:"lambda_concurrency"`
 	RouterInvocationsPerSecond float64 `json:"router_invocations_per_second"`
+	// RouterRecordsPerInvocation is the batch size, or fewer when
+	// Lambda's 6 MB payload limit caps it (aggregated records are large);
+	// RouterSecondsPerInvocation the router's time for such a batch.
+	RouterRecordsPerInvocation float64 `json:"router_records_per_invocation"`
+	RouterSecondsPerInvocation float64 `json:"router_seconds_per_invocation"`
 	// RouterRecordsPerSecondPerShard is what one shard's consumer can
-	// process: factor × batch size / duration.
+	// process: factor × records per invocation / its duration.
 	RouterRecordsPerSecondPerShard float64 `json:"router_records_per_second_per_shard"`
 
 	Firehose []FirehoseStream `json:"firehose"`
@@ -98,9 +106,10 @@ func (s Settings) CapacityAt(rpm float64) Capacity {
 	c.FargateMaxTasks = max(c.FargateTasks, ceilN(float64(c.FargateTasks)*s.MaxTasksFactor))
 	c.FargateVCPU = float64(c.FargateTasks) * s.TaskVCPU
 
-	recordBytes := float64(s.EventsPerRecord*s.EventBytes + s.PartitionKeyBytes)
-	c.KinesisRecordsPerSecond = c.EventsPerSecond / float64(s.EventsPerRecord)
-	dRecords := dEPS / float64(s.EventsPerRecord)
+	recordBytes := s.recordBytes()
+	c.EventsPerRecord = s.eventsPerRecord()
+	c.KinesisRecordsPerSecond = c.EventsPerSecond / c.EventsPerRecord
+	dRecords := dEPS / c.EventsPerRecord
 	c.KinesisMiBPerSecond = c.KinesisRecordsPerSecond * recordBytes / (1 << 20)
 	c.KinesisShardsByRecords = ceilN(dRecords / ShardRecordsPerSecond)
 	c.KinesisShardsByBytes = ceilN(dRecords * recordBytes / ShardBytesPerSecond)
@@ -114,7 +123,10 @@ func (s Settings) CapacityAt(rpm float64) Capacity {
 	c.RouterConcurrency = c.KinesisShards * s.ParallelizationFactor
 	c.LambdaConcurrency = c.RouterConcurrency * s.StreamConsumers
 	c.RouterInvocationsPerSecond = routerInvocations(s, dRecords, c.RouterConcurrency)
-	c.RouterRecordsPerSecondPerShard = float64(s.ParallelizationFactor*s.RouterBatchSize) / s.RouterDuration.Seconds()
+	perInv := s.recordsPerInvocation()
+	c.RouterRecordsPerInvocation = perInv
+	c.RouterSecondsPerInvocation = s.routerSeconds(perInv * c.EventsPerRecord)
+	c.RouterRecordsPerSecondPerShard = float64(s.ParallelizationFactor) * perInv / c.RouterSecondsPerInvocation
 
 	c.Firehose = s.firehoseStreams(dEPS, c.RouterInvocationsPerSecond)
 	c.SQS = s.sqsOutage(c.EventsPerSecond)
@@ -126,7 +138,79 @@ func (s Settings) CapacityAt(rpm float64) Capacity {
 // stream is busy, and at least one poll result per concurrent consumer
 // a second while there is data at all.
 func routerInvocations(s Settings, records float64, concurrency int) float64 {
-	return math.Max(records/float64(s.RouterBatchSize), math.Min(records, float64(concurrency)))
+	return math.Max(records/s.recordsPerInvocation(), math.Min(records, float64(concurrency)))
+}
+
+// KPL aggregated-record overhead (messages.proto): the magic and the MD5
+// trailer, the explicit hash key table's one entry (a decimal 128-bit
+// key), and per event its Record framing (tag, length, key index, data
+// tag and length) plus a partition key table entry (each session its own).
+const (
+	kplRecordOverhead = 4 + 16 + 2 + 39
+	kplEventOverhead  = 8 + 2
+)
+
+// lingerFill is what one task's batch puts in a record at capacity c: its
+// events over the records it splits into, one per shard its requests'
+// sessions hash to (a request is one session), at least a request's
+// events (measured: docs/benchmarks.md, "Kinesis records at load").
+func (s Settings) lingerFill(c Capacity) float64 {
+	if c.FargateTasks == 0 || c.KinesisShards == 0 || s.BatchLinger <= 0 {
+		return c.EventsPerRecord
+	}
+	batch := c.EventsPerSecond * (1 + s.Headroom) / float64(c.FargateTasks) * s.BatchLinger.Seconds()
+	records := math.Min(float64(c.KinesisShards), math.Max(1, batch/s.EventsPerRequest))
+	return math.Min(c.EventsPerRecord, math.Max(math.Min(s.EventsPerRequest, batch), batch/records))
+}
+
+// eventsPerRecord is Settings.EventsPerRecord, or when 0 what fills one
+// aggregated record of AggregationTargetBytes.
+func (s Settings) eventsPerRecord() float64 {
+	if s.EventsPerRecord > 0 {
+		return float64(s.EventsPerRecord)
+	}
+	per := s.EventBytes + kplEventOverhead + s.PartitionKeyBytes
+	n := (s.AggregationTargetBytes - kplRecordOverhead - s.PartitionKeyBytes) / per
+	return float64(max(1, n))
+}
+
+// recordBytes is one Kinesis record's data blob plus partition key: a
+// plain event at one event a record, else the aggregated record.
+func (s Settings) recordBytes() float64 {
+	n := s.eventsPerRecord()
+	if n <= 1 {
+		return float64(s.EventBytes + s.PartitionKeyBytes)
+	}
+	return kplRecordOverhead + n*float64(s.EventBytes+kplEventOverhead+s.PartitionKeyBytes) + float64(s.PartitionKeyBytes)
+}
+
+// lambdaPayloadBytes is Lambda's synchronous invocation payload limit; a
+// Kinesis record travels base64-encoded inside JSON with its metadata.
+const (
+	lambdaPayloadBytes    = 6 << 20
+	lambdaRecordJSONBytes = 400
+)
+
+// recordsPerInvocation is the router's batch: the configured size unless
+// the 6 MB payload limit caps it first.
+func (s Settings) recordsPerInvocation() float64 {
+	fit := math.Floor(lambdaPayloadBytes / (s.recordBytes()*4/3 + lambdaRecordJSONBytes))
+	return math.Max(1, math.Min(float64(s.RouterBatchSize), fit))
+}
+
+// oneVCPUMemoryMB is where Lambda gives a function one full vCPU.
+const oneVCPUMemoryMB = 1769
+
+func cpuScale(memoryMB int) float64 { return math.Max(1, oneVCPUMemoryMB/float64(memoryMB)) }
+
+// routerSeconds is one router invocation's duration for events events.
+func (s Settings) routerSeconds(events float64) float64 {
+	return s.RouterDuration.Seconds() + events*s.RouterEventCost.Seconds()*cpuScale(s.RouterMemoryMB)
+}
+
+// aggregatorSeconds is one aggregator invocation's duration.
+func (s Settings) aggregatorSeconds(events float64) float64 {
+	return s.AggregatorDuration.Seconds() + events*s.AggregatorEventCost.Seconds()*cpuScale(s.AggregatorMemoryMB)
 }
 
 // firehoseStreams projects each type's Firehose stream. The router packs
@@ -211,10 +295,14 @@ func (s Settings) quotaWarnings(c Capacity, designRecords float64) []string {
 	if c.LambdaConcurrency > q.LambdaConcurrency {
 		w = append(w, fmt.Sprintf("lambda: %d concurrent executions (%d consumers × %d shards × factor %d) is over the regional quota of %d", c.LambdaConcurrency, s.StreamConsumers, c.KinesisShards, s.ParallelizationFactor, q.LambdaConcurrency))
 	}
+	if fill := s.lingerFill(c); s.EventsPerRecord == 0 && fill < 0.9*c.EventsPerRecord {
+		w = append(w, fmt.Sprintf("kinesis: a task's %s batch holds %.0f events for %d shards, so aggregated records carry about %.1f events, not the %.0f the %d-byte target allows (docs/benchmarks.md): raise SPATE_BATCH_LINGER (--batch-linger) or plan with --events-per-record %.0f",
+			s.BatchLinger, c.EventsPerSecond*(1+s.Headroom)/float64(c.FargateTasks)*s.BatchLinger.Seconds(), c.KinesisShards, fill, c.EventsPerRecord, s.AggregationTargetBytes, math.Max(1, math.Floor(fill))))
+	}
 	if c.KinesisShards > 0 {
 		perShard := designRecords / float64(c.KinesisShards)
 		if perShard > c.RouterRecordsPerSecondPerShard {
-			w = append(w, fmt.Sprintf("router: %.0f records/s per shard but a shard's consumer handles %.0f (factor %d × batch %d / %s): raise the parallelization factor or batch size", perShard, c.RouterRecordsPerSecondPerShard, s.ParallelizationFactor, s.RouterBatchSize, s.RouterDuration))
+			w = append(w, fmt.Sprintf("router: %.0f records/s per shard but a shard's consumer handles %.0f (factor %d × %.0f records / %.0f ms an invocation): raise the parallelization factor or batch size", perShard, c.RouterRecordsPerSecondPerShard, s.ParallelizationFactor, c.RouterRecordsPerInvocation, c.RouterSecondsPerInvocation*1000))
 		}
 	}
 	for _, f := range c.Firehose {
@@ -233,7 +321,18 @@ func (s Settings) quotaWarnings(c Capacity, designRecords float64) []string {
 
 // fargateHourly is one task's price an hour.
 func (s Settings) fargateHourly() float64 {
-	return s.TaskVCPU*s.Prices.FargateVCPUHour + s.TaskMemoryGB*s.Prices.FargateGBHour
+	if s.Arch == ArchX86 {
+		return s.TaskVCPU*s.Prices.FargateVCPUHour + s.TaskMemoryGB*s.Prices.FargateGBHour
+	}
+	return s.TaskVCPU*s.Prices.FargateARMVCPUHour + s.TaskMemoryGB*s.Prices.FargateARMGBHour
+}
+
+// lambdaGBSecond is the Lambda duration price for the architecture.
+func (s Settings) lambdaGBSecond() float64 {
+	if s.Arch == ArchX86 {
+		return s.Prices.LambdaGBSecond
+	}
+	return s.Prices.LambdaARMGBSecond
 }
 
 // launchTime is how long an ECS service takes to launch more tasks.

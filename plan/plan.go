@@ -170,7 +170,7 @@ func (s Settings) windows(segs []segment, ecs, kin []level, baseTasks, baseKin i
 		}
 		w.RouterConcurrency = w.KinesisShards * s.ParallelizationFactor
 		w.LambdaConcurrency = w.RouterConcurrency * s.StreamConsumers
-		dRecords := w.EventsPerSecond * (1 + s.Headroom) / float64(s.EventsPerRecord)
+		dRecords := w.EventsPerSecond * (1 + s.Headroom) / s.eventsPerRecord()
 		w.RouterInvocationsPerSecond = routerInvocations(s, dRecords, w.RouterConcurrency)
 		w.Firehose = s.firehoseStreams(w.EventsPerSecond*(1+s.Headroom), w.RouterInvocationsPerSecond)
 		w.QuotaWarnings = s.quotaWarnings(w.Capacity, dRecords)

@@ -30,6 +30,7 @@ func mustTime(t *testing.T, s string) time.Time {
 func bookSettings() Settings {
 	s := DefaultSettings("us-east-1")
 	s.Headroom = 0
+	s.EventsPerRecord = 1 // the book's stream: one event a record
 	return s
 }
 
@@ -83,9 +84,9 @@ func TestBookArithmetic(t *testing.T) {
 
 func TestPutPayloadUnits(t *testing.T) {
 	s := bookSettings()
-	small := s.usageAt(600_000).kinesis
+	small := s.usageAt(600_000)[lKinesisPut]
 	s.EventBytes = 26 << 10 // over 25 KB: two PUT payload units a record
-	big := s.usageAt(600_000).kinesis
+	big := s.usageAt(600_000)[lKinesisPut]
 	if math.Abs(big/small-2) > 1e-9 {
 		t.Errorf("26 KB events cost %.4f× 500 B events in PUT units, want 2×", big/small)
 	}
@@ -126,9 +127,9 @@ func TestFirehoseBillingRounding(t *testing.T) {
 	}
 	// The bill follows: about 9.7× the ingest and conversion charges.
 	s.FirehosePackBytes = FirehoseMaxRecordBytes
-	p := s.usageAt(600_000).firehose
+	p := s.usageAt(600_000)[lFirehoseIn]
 	s.FirehosePackBytes = 0
-	if r := s.usageAt(600_000).firehose / p; r < 9 || r > 10.5 {
+	if r := s.usageAt(600_000)[lFirehoseIn] / p; r < 9 || r > 10.5 {
 		t.Errorf("unpacked Firehose costs %.2f× packed, want about 9.7×", r)
 	}
 }
@@ -469,6 +470,7 @@ func TestParseSchedule(t *testing.T) {
 
 func TestQuotaWarnings(t *testing.T) {
 	s := DefaultSettings("us-east-1")
+	s.EventsPerRecord = 1 // record-bound quotas
 	s.Quotas.FargateVCPU = 10
 	s.Quotas.LambdaConcurrency = 50
 	s.Quotas.KinesisShards = 40
@@ -487,17 +489,20 @@ func TestQuotaWarnings(t *testing.T) {
 	}
 	// A small router batch makes PutRecordBatch calls the limit.
 	s = DefaultSettings("us-east-1")
+	s.EventsPerRecord = 1
 	s.RouterBatchSize = 10
 	c = s.CapacityAt(2_500_000)
 	if !strings.Contains(strings.Join(c.QuotaWarnings, "\n"), "PutRecordBatch calls/s") {
 		t.Errorf("batch size 10: no Firehose requests warning: %v", c.QuotaWarnings)
 	}
 	s = DefaultSettings("us-east-1")
+	s.EventsPerRecord = 1
 	s.RouterDuration = 2 * time.Second
 	if !strings.Contains(strings.Join(s.CapacityAt(600_000).QuotaWarnings, "\n"), "router:") {
 		t.Error("a 2 s router at batch 500 handles 250 records/s a shard: no warning")
 	}
 	s = DefaultSettings("us-east-1")
+	s.EventsPerRecord = 5 // what a 10 ms linger fills at this rate
 	if w := s.CapacityAt(100_000).QuotaWarnings; len(w) != 0 {
 		t.Errorf("100k/min: unexpected warnings %v", w)
 	}
@@ -582,18 +587,30 @@ func TestCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := p.MonthlyCost
-	sum := c.Fargate + c.Kinesis + c.Firehose + c.Lambda + c.ALB + c.SQS
-	if math.Abs(sum-c.Total) > 0.011 {
-		t.Errorf("components sum to %.2f, total %.2f", sum, c.Total)
+	sum := 0.0
+	for _, l := range c.Lines {
+		sum += l.USD
+		if l.Assumption == "" {
+			t.Errorf("%s %s: no assumption", l.Service, l.Item)
+		}
 	}
-	// Baseline Fargate: 6 tasks × 730 h × (1 vCPU × 0.04048 + 2 GB × 0.004445).
-	base := 6 * 730 * (0.04048 + 2*0.004445)
+	if math.Abs(sum-c.Total) > 0.011 {
+		t.Errorf("lines sum to %.2f, total %.2f", sum, c.Total)
+	}
+	// Baseline Fargate, arm64 as terraform deploys it: 6 tasks × 730 h ×
+	// (1 vCPU × 0.03238 + 2 GB × 0.00356).
+	base := 6 * 730 * (0.03238 + 2*0.00356)
 	if c.Fargate <= base || c.Fargate > base+50 {
 		t.Errorf("Fargate %.2f, want a little over the baseline %.2f", c.Fargate, base)
 	}
-	// Baseline shards: 13 × 730 h × 0.015.
-	if c.Kinesis < 13*730*0.015 {
+	if c.Kinesis < float64(p.Baseline.KinesisShards)*730*0.015 {
 		t.Errorf("Kinesis %.2f below its shard hours", c.Kinesis)
+	}
+	if got := c.Total / c.Events * 1e6; math.Abs(got-c.PerMillionEvents) > 1e-4 {
+		t.Errorf("per million events %.4f, total/events gives %.4f", c.PerMillionEvents, got)
+	}
+	if c.Month12Total <= c.Total {
+		t.Errorf("month 12 %.2f not above month 1 %.2f: the lake grows", c.Month12Total, c.Total)
 	}
 	if c.BroadcastExtra <= 0 || c.BroadcastExtra >= c.Total {
 		t.Errorf("broadcast extra %.2f of %.2f", c.BroadcastExtra, c.Total)
@@ -652,8 +669,8 @@ func TestGolden(t *testing.T) {
 			RouterConcurrency *int      `json:"router_concurrency"`
 			QuotaWarnings     []string  `json:"quota_warnings"`
 		} `json:"windows"`
-		Actions     []map[string]any   `json:"actions"`
-		MonthlyCost map[string]float64 `json:"monthly_cost_usd"`
+		Actions     []map[string]any `json:"actions"`
+		MonthlyCost map[string]any   `json:"monthly_cost_usd"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
 		t.Fatal(err)
@@ -666,7 +683,7 @@ func TestGolden(t *testing.T) {
 			t.Errorf("window %s lacks a field of the documented shape", w.Start)
 		}
 	}
-	for _, k := range []string{"total", "fargate", "kinesis", "firehose", "lambda", "alb", "sqs"} {
+	for _, k := range []string{"total", "fargate", "kinesis", "firehose", "lambda", "alb", "sqs", "lines", "per_million_events", "events", "month12_total"} {
 		if _, ok := doc.MonthlyCost[k]; !ok {
 			t.Errorf("monthly_cost_usd lacks %q", k)
 		}
@@ -698,8 +715,8 @@ func FuzzParseSchedule(f *testing.F) {
 
 func TestUnverifiedPrices(t *testing.T) {
 	all := DefaultPrices("us-east-1").names()
-	if len(all) != 14 {
-		t.Fatalf("%d prices named, want 14", len(all))
+	if len(all) < 40 {
+		t.Fatalf("%d prices named, want every price field", len(all))
 	}
 	for _, region := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
 		p := DefaultPrices(region)
@@ -711,7 +728,7 @@ func TestUnverifiedPrices(t *testing.T) {
 	}
 	p := DefaultPrices("us-east-1")
 	n := len(p.Unverified)
-	p.Confirm("sqs_requests_million")
+	p.Confirm("firehose_format_conversion_gb")
 	if len(p.Unverified) != n-1 || len(DefaultPrices("us-east-1").Unverified) != n {
 		t.Errorf("Confirm: %v", p.Unverified)
 	}
@@ -729,6 +746,7 @@ func TestUnverifiedPrices(t *testing.T) {
 func TestActionWarnings(t *testing.T) {
 	bs := electionNight(t)
 	s := DefaultSettings("us-east-1")
+	s.EventsPerRecord = 1
 	// Resharding 39→55 briefly holds 94 shards: over a quota of 90, though
 	// no window needs more than 55.
 	s.Quotas.KinesisShards = 90

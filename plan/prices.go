@@ -17,8 +17,10 @@ type Prices struct {
 	// plan warns about them until they are overridden.
 	Unverified []string `json:"unverified,omitempty"`
 
-	FargateVCPUHour float64 `json:"fargate_vcpu_hour"` // Linux/x86
-	FargateGBHour   float64 `json:"fargate_gb_hour"`
+	FargateVCPUHour    float64 `json:"fargate_vcpu_hour"` // Linux/x86
+	FargateGBHour      float64 `json:"fargate_gb_hour"`
+	FargateARMVCPUHour float64 `json:"fargate_arm_vcpu_hour"` // Linux/ARM (Graviton)
+	FargateARMGBHour   float64 `json:"fargate_arm_gb_hour"`
 
 	KinesisShardHour       float64 `json:"kinesis_shard_hour"`
 	KinesisPutUnitsMillion float64 `json:"kinesis_put_payload_units_million"`
@@ -31,21 +33,52 @@ type Prices struct {
 
 	LambdaRequestsMillion float64 `json:"lambda_requests_million"`
 	LambdaGBSecond        float64 `json:"lambda_gb_second"` // x86
+	LambdaARMGBSecond     float64 `json:"lambda_arm_gb_second"`
 
 	ALBHour    float64 `json:"alb_hour"`
 	ALBLCUHour float64 `json:"alb_lcu_hour"`
 
 	SQSRequestsMillion float64 `json:"sqs_requests_million"` // standard queue
+
+	// The rest of the bill (bill.go).
+	EndpointAZHour   float64 `json:"vpc_endpoint_az_hour"` // interface endpoint, per AZ
+	EndpointGB       float64 `json:"vpc_endpoint_gb"`
+	NATHour          float64 `json:"nat_gateway_hour"`
+	NATGB            float64 `json:"nat_gateway_gb"`
+	InternetOutGB    float64 `json:"data_transfer_out_gb"` // to the internet, first 10 TB
+	LogsIngestGB     float64 `json:"cloudwatch_logs_ingest_gb"`
+	LogsStorageGB    float64 `json:"cloudwatch_logs_storage_gb_month"`
+	AlarmMetricMonth float64 `json:"cloudwatch_alarm_metric_month"` // standard resolution
+	MetricMonth      float64 `json:"cloudwatch_metric_month"`       // custom metric, first 10,000
+	DashboardMonth   float64 `json:"cloudwatch_dashboard_month"`
+	S3StandardGB     float64 `json:"s3_standard_gb_month"`
+	S3ITInfrequentGB float64 `json:"s3_it_infrequent_gb_month"`
+	S3ITArchiveGB    float64 `json:"s3_it_archive_instant_gb_month"`
+	S3ITMonitor1000  float64 `json:"s3_it_monitoring_1000_objects"`
+	S3Put1000        float64 `json:"s3_put_1000"`
+	S3Transition1000 float64 `json:"s3_lifecycle_transition_1000"`
+	KMSKeyMonth      float64 `json:"kms_key_month"`
+	KMSRequests10k   float64 `json:"kms_requests_10k"`
+	WAFACLMonth      float64 `json:"waf_web_acl_month"`
+	WAFRuleMonth     float64 `json:"waf_rule_month"`
+	WAFRequestsM     float64 `json:"waf_requests_million"`
+	SecretMonth      float64 `json:"secrets_manager_secret_month"`
+	ECRStorageGB     float64 `json:"ecr_storage_gb_month"`
 }
 
 // DefaultPrices returns the list prices for us-east-1 and eu-west-1; other
 // regions get us-east-1's, marked unverified.
 func DefaultPrices(region string) Prices {
 	us := Prices{
-		Unverified: []string{"kinesis_on_demand_stream_hour", "kinesis_on_demand_in_gb", "kinesis_on_demand_out_gb",
-			"firehose_format_conversion_gb", "lambda_requests_million", "lambda_gb_second", "sqs_requests_million"},
+		// Sources for each in docs/capacity.md; these could not be
+		// confirmed from a stored public source.
+		Unverified: []string{"firehose_format_conversion_gb", "cloudwatch_logs_storage_gb_month",
+			"s3_it_infrequent_gb_month", "s3_it_archive_instant_gb_month", "s3_lifecycle_transition_1000", "ecr_storage_gb_month"},
 		FargateVCPUHour:        0.04048,
 		FargateGBHour:          0.004445,
+		FargateARMVCPUHour:     0.03238,
+		FargateARMGBHour:       0.00356,
+		LambdaARMGBSecond:      0.0000133334,
 		KinesisShardHour:       0.015,
 		KinesisPutUnitsMillion: 0.014,
 		KinesisODStreamHour:    0.04,
@@ -58,6 +91,29 @@ func DefaultPrices(region string) Prices {
 		ALBHour:                0.0225,
 		ALBLCUHour:             0.008,
 		SQSRequestsMillion:     0.40,
+		EndpointAZHour:         0.01,
+		EndpointGB:             0.01,
+		NATHour:                0.045,
+		NATGB:                  0.045,
+		InternetOutGB:          0.09,
+		LogsIngestGB:           0.50,
+		LogsStorageGB:          0.03,
+		AlarmMetricMonth:       0.10,
+		MetricMonth:            0.30,
+		DashboardMonth:         3.00,
+		S3StandardGB:           0.023,
+		S3ITInfrequentGB:       0.0125,
+		S3ITArchiveGB:          0.004,
+		S3ITMonitor1000:        0.0025,
+		S3Put1000:              0.005,
+		S3Transition1000:       0.01,
+		KMSKeyMonth:            1.00,
+		KMSRequests10k:         0.03,
+		WAFACLMonth:            5.00,
+		WAFRuleMonth:           1.00,
+		WAFRequestsM:           0.60,
+		SecretMonth:            0.40,
+		ECRStorageGB:           0.10,
 	}
 	switch region {
 	case "us-east-1":
@@ -69,10 +125,14 @@ func DefaultPrices(region string) Prices {
 		eu.Unverified = eu.names()
 		eu.FargateVCPUHour = 0.04456
 		eu.FargateGBHour = 0.004865
+		eu.FargateARMVCPUHour = 0.03565
+		eu.FargateARMGBHour = 0.00391
 		eu.KinesisShardHour = 0.017
 		eu.KinesisPutUnitsMillion = 0.0154
 		eu.FirehoseGB = 0.031
-		eu.FirehoseParquetGB = 0.02
+		eu.FirehoseParquetGB = 0.019
+		eu.Confirm("firehose_format_conversion_gb")
+		eu.Confirm("firehose_ingest_gb")
 		eu.ALBHour = 0.0252
 		return eu
 	default:
@@ -91,6 +151,20 @@ func (p Prices) names() []string {
 		}
 	}
 	return out
+}
+
+// Set sets the price named name (its JSON name) and confirms it.
+func (p *Prices) Set(name string, v float64) error {
+	rv := reflect.ValueOf(p).Elem()
+	t := rv.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if strings.Split(t.Field(i).Tag.Get("json"), ",")[0] == name && t.Field(i).Type.Kind() == reflect.Float64 {
+			rv.Field(i).SetFloat(v)
+			p.Confirm(name)
+			return nil
+		}
+	}
+	return fmt.Errorf("plan: no price %q", name)
 }
 
 // Confirm drops name from Unverified: the caller set that price itself.

@@ -139,14 +139,15 @@ func (p *Plan) WriteTable(w io.Writer) error {
 	}
 
 	c := p.MonthlyCost
-	ew.printf("\nMonthly cost (USD, baseline month + this schedule):\n")
-	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-	for _, line := range []struct {
-		name string
-		v    float64
-	}{{"Fargate", c.Fargate}, {"Kinesis", c.Kinesis}, {"Firehose", c.Firehose}, {"Lambda", c.Lambda}, {"ALB", c.ALB}, {"SQS", c.SQS}, {"total", c.Total}, {"of which broadcasts", c.BroadcastExtra}} {
-		fmt.Fprintf(tw, "  %s\t%s\t\n", line.name, usd(line.v))
+	ew.printf("\nMonthly cost (USD, baseline month + this schedule): %s events (%s a day on the everyday mean: %s requests/min × %g %s a request), %.0f events a Kinesis record\n",
+		num(c.Events), num(s.DailyEvents()), num(s.meanRPM()), s.EventsPerRequest, plural(s.EventsPerRequest, "event", "events"), s.eventsPerRecord())
+	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	for _, l := range c.Lines {
+		fmt.Fprintf(tw, "  %s\t%s\t%11s\t%s\n", l.Service, l.Item, usd(l.USD), l.Assumption)
 	}
+	fmt.Fprintf(tw, "  total\t\t%11s\t$%.4f per million events\n", usd(c.Total), c.PerMillionEvents)
+	fmt.Fprintf(tw, "  of which broadcasts\t\t%11s\t\n", usd(c.BroadcastExtra))
+	fmt.Fprintf(tw, "  month 12\t\t%11s\tthe lake eleven months larger\n", usd(c.Month12Total))
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write plan table: %w", err)
 	}
@@ -162,6 +163,13 @@ func (p *Plan) peak() Window {
 		}
 	}
 	return best
+}
+
+func plural(n float64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func nonEmpty(xs []string, alt string) []string {

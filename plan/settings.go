@@ -137,12 +137,32 @@ type Settings struct {
 	EventBytes            int     // 500, one event's JSON
 	PartitionKeyBytes     int     // 36, a UUID; counts against shard bytes
 	// EventsPerRecord is how many events ingest packs into one Kinesis
-	// record: 1 means no record packing.
+	// record (KPL aggregation): 1 means no record packing, 0 derives it
+	// from the event size, the KPL format's overhead and
+	// AggregationTargetBytes (what a full aggregated record holds). Pass
+	// the measured average (ingest's /metrics) when it is lower.
 	EventsPerRecord int
+	// AggregationTargetBytes is ingest's aggregated record target
+	// (SPATE_KINESIS_AGGREGATION): one 25 KiB PUT payload unit.
+	AggregationTargetBytes int // 25,600
+	// BatchLinger is ingest's SPATE_BATCH_LINGER: a task's batch holds its
+	// events/s × this, spread over the shards its sessions hash to, which
+	// bounds how full aggregated records get (docs/benchmarks.md, "Kinesis
+	// records at load"); the plan warns when it keeps records below the
+	// derived events per record.
+	BatchLinger time.Duration // 10ms
+	// EventsPerDay, when positive, sets the everyday mean from an event
+	// rate instead of MeanRequestsPerMinute (events per day ÷ 1,440 ÷
+	// events per request), so requests and events cannot be confused.
+	EventsPerDay float64
 	// TypeMix is each event type's share of events (normalised).
 	TypeMix map[string]float64
 	// Headroom is spare capacity on top of the expected rate (0.3 = 30 %).
 	Headroom float64
+
+	// Arch is the CPU architecture of the Fargate tasks and the Lambdas
+	// (terraform deploys arm64: ingest_cpu_architecture, architectures).
+	Arch string // arm64
 
 	TaskRequestsPerSecond float64       // DefaultTaskRequestsPerSecond
 	TaskVCPU              float64       // 1
@@ -165,10 +185,21 @@ type Settings struct {
 	// only absorbs twice its recent peak.
 	WarmThroughput bool
 
-	RouterBatchSize       int           // 500
-	ParallelizationFactor int           // 1 (1..10)
-	RouterDuration        time.Duration // 200ms per batch
-	RouterMemoryMB        int           // 256
+	RouterBatchSize       int // 500 records (Lambda's 6 MB payload may cap it lower)
+	ParallelizationFactor int // 1 (1..10)
+	// RouterDuration is the router's fixed time per invocation (the
+	// Firehose round trips); RouterEventCost its CPU time per event at one
+	// vCPU (1,769 MB), measured by the router benchmark through the SDK
+	// (docs/benchmarks.md). An invocation of n events takes RouterDuration
+	// + n × RouterEventCost × max(1, 1769 / memory).
+	RouterDuration  time.Duration // 40ms
+	RouterEventCost time.Duration // 10µs
+	RouterMemoryMB  int           // 1024, terraform's router_memory_mb
+	// The aggregator reads the same batches: fixed time, CPU per event
+	// (the fold benchmark's ~0.7 µs plus decoding) and memory.
+	AggregatorDuration  time.Duration // 10ms
+	AggregatorEventCost time.Duration // 2µs
+	AggregatorMemoryMB  int           // 512, terraform's aggregator_memory_mb
 	// StreamConsumers counts the Lambda functions reading the stream
 	// (router and aggregator): each takes shards × factor concurrency.
 	StreamConsumers int // 2
@@ -197,6 +228,9 @@ type Settings struct {
 
 	Quotas Quotas
 	Prices Prices
+	// Bill describes the rest of the deployment the whole bill prices
+	// (bill.go): network path, WAF, logs, the lake, alarms.
+	Bill BillSettings
 }
 
 // DefaultTypeMix is the assumed share of each event type.
@@ -223,7 +257,10 @@ func DefaultSettings(region string) Settings {
 		EventsPerRequest:          1,
 		EventBytes:                500,
 		PartitionKeyBytes:         36,
-		EventsPerRecord:           1,
+		EventsPerRecord:           0,
+		AggregationTargetBytes:    PutPayloadUnitBytes,
+		BatchLinger:               10 * time.Millisecond,
+		Arch:                      ArchARM64,
 		TypeMix:                   DefaultTypeMix(),
 		Headroom:                  0.3,
 		TaskRequestsPerSecond:     DefaultTaskRequestsPerSecond,
@@ -239,8 +276,12 @@ func DefaultSettings(region string) Settings {
 		ReshardTime:               15 * time.Minute,
 		RouterBatchSize:           500,
 		ParallelizationFactor:     1,
-		RouterDuration:            200 * time.Millisecond,
-		RouterMemoryMB:            256,
+		RouterDuration:            40 * time.Millisecond,
+		RouterEventCost:           10 * time.Microsecond,
+		RouterMemoryMB:            1024,
+		AggregatorDuration:        10 * time.Millisecond,
+		AggregatorEventCost:       2 * time.Microsecond,
+		AggregatorMemoryMB:        512,
 		StreamConsumers:           2,
 		FirehosePackBytes:         FirehoseMaxRecordBytes,
 		ParquetConversion:         true,
@@ -252,6 +293,7 @@ func DefaultSettings(region string) Settings {
 		Horizon:                   24 * time.Hour,
 		Quotas:                    DefaultQuotas(region),
 		Prices:                    DefaultPrices(region),
+		Bill:                      DefaultBillSettings(),
 	}
 }
 
@@ -275,7 +317,10 @@ func (s Settings) Validate() error {
 		pos("events per request", s.EventsPerRequest),
 		pos("event bytes", float64(s.EventBytes)),
 		nonneg("partition key bytes", float64(s.PartitionKeyBytes)),
-		pos("events per record", float64(s.EventsPerRecord)),
+		nonneg("events per record", float64(s.EventsPerRecord)),
+		nonneg("events per day", s.EventsPerDay),
+		pos("aggregation target bytes", float64(s.AggregationTargetBytes)),
+		nonneg("batch linger", float64(s.BatchLinger)),
 		nonneg("headroom", s.Headroom),
 		pos("task requests per second", s.TaskRequestsPerSecond),
 		pos("task vCPU", s.TaskVCPU),
@@ -288,7 +333,11 @@ func (s Settings) Validate() error {
 		pos("reshard time", float64(s.ReshardTime)),
 		pos("router batch size", float64(s.RouterBatchSize)),
 		pos("router duration", float64(s.RouterDuration)),
+		nonneg("router event cost", float64(s.RouterEventCost)),
 		pos("router memory", float64(s.RouterMemoryMB)),
+		nonneg("aggregator duration", float64(s.AggregatorDuration)),
+		nonneg("aggregator event cost", float64(s.AggregatorEventCost)),
+		pos("aggregator memory", float64(s.AggregatorMemoryMB)),
 		pos("stream consumers", float64(s.StreamConsumers)),
 		nonneg("firehose pack bytes", float64(s.FirehosePackBytes)),
 		nonneg("outage duration", float64(s.OutageDuration)),
@@ -316,8 +365,17 @@ func (s Settings) Validate() error {
 	if s.RouterBatchSize > 10000 {
 		return fmt.Errorf("plan settings: router batch size %d: Kinesis event sources take at most 10,000", s.RouterBatchSize)
 	}
-	if s.EventsPerRecord*s.EventBytes+s.PartitionKeyBytes > 1<<20 {
+	if s.AggregationTargetBytes > 1<<20 {
+		return fmt.Errorf("plan settings: aggregation target %d bytes: a Kinesis record holds at most 1 MiB", s.AggregationTargetBytes)
+	}
+	if s.EventBytes > 1<<20 || s.recordBytes() > 1<<20 {
 		return errors.New("plan settings: a Kinesis record would exceed 1 MiB")
+	}
+	if s.Arch != ArchARM64 && s.Arch != ArchX86 {
+		return fmt.Errorf("plan settings: arch %q: want %s or %s", s.Arch, ArchARM64, ArchX86)
+	}
+	if err := s.Bill.validate(); err != nil {
+		return err
 	}
 	if s.FirehosePackBytes > FirehoseMaxRecordBytes {
 		return fmt.Errorf("plan settings: firehose pack bytes %d: a Firehose record holds at most %d", s.FirehosePackBytes, FirehoseMaxRecordBytes)

@@ -27,6 +27,9 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_ingest" {
 }
 
 resource "aws_lb" "ingest" {
+  # The bucket policy must let ELB write before the ALB tests delivery.
+  depends_on = [aws_s3_bucket_policy.logs]
+
   name                       = "${var.name}-ingest"
   load_balancer_type         = "application"
   internal                   = false
@@ -36,6 +39,15 @@ resource "aws_lb" "ingest" {
   enable_http2               = true
   # Players keep connections open between beacons.
   idle_timeout = 60
+
+  dynamic "access_logs" {
+    for_each = var.alb_access_logs ? [aws_s3_bucket.logs[0].id] : []
+    content {
+      bucket  = access_logs.value
+      prefix  = local.alb_log_prefix
+      enabled = true
+    }
+  }
 
   # The ALB scales by itself, but not within the 30 s of a spike; reserve
   # capacity ahead of known peaks (and release it after: it is billed).

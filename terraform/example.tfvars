@@ -7,9 +7,11 @@ region = "eu-north-1"
 vpc_id             = "vpc-0123456789abcdef0"
 public_subnet_ids  = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2", "subnet-0aaaaaaaaaaaaaaa3"]
 private_subnet_ids = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0bbbbbbbbbbbbbbb3"]
-certificate_arn    = "arn:aws:acm:eu-north-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
-domain_name        = "events.example.com"
-route53_zone_id    = "Z0123456789ABCDEFGHIJ"
+# The private subnets' route tables, for the S3 gateway endpoint.
+private_route_table_ids = ["rtb-0ccccccccccccccc1", "rtb-0ccccccccccccccc2", "rtb-0ccccccccccccccc3"]
+certificate_arn         = "arn:aws:acm:eu-north-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
+domain_name             = "events.example.com"
+route53_zone_id         = "Z0123456789ABCDEFGHIJ"
 
 image_tag                  = "v0.1.0"
 ingest_api_keys_secret_arn = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:spate/api-keys-AbCdEf"

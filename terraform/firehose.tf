@@ -19,6 +19,17 @@ data "aws_iam_policy_document" "firehose_assume" {
       type        = "Service"
       identifiers = ["firehose.amazonaws.com"]
     }
+    # Only this account's spate delivery streams (confused deputy).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:firehose:${var.region}:${local.account_id}:deliverystream/${var.name}-*"]
+    }
   }
 }
 

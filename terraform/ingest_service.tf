@@ -50,6 +50,21 @@ data "aws_iam_policy_document" "ingest_execution" {
       resources = [statement.value]
     }
   }
+  # A secret encrypted with a customer managed key: ECS decrypts it with
+  # the execution role, through Secrets Manager only.
+  dynamic "statement" {
+    for_each = var.ingest_api_keys_kms_key_arn == "" ? [] : [var.ingest_api_keys_kms_key_arn]
+    content {
+      sid       = "ApiKeysKey"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      }
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "ingest_execution" {
@@ -117,14 +132,6 @@ resource "aws_vpc_security_group_ingress_rule" "ingest_from_alb" {
   to_port                      = local.ingest_port
 }
 
-resource "aws_vpc_security_group_egress_rule" "ingest_https" {
-  security_group_id = aws_security_group.ingest_tasks.id
-  description       = "AWS APIs (Kinesis, SQS, ECR, CloudWatch Logs) over HTTPS, via NAT or VPC endpoints"
-  cidr_ipv4         = "0.0.0.0/0"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-}
 
 # --- task and service
 
@@ -134,7 +141,9 @@ locals {
     SPATE_STREAM        = aws_kinesis_stream.events.name
     SPATE_DLQ_URL       = aws_sqs_queue.ingest_dlq.url
     SPATE_DRAIN_TIMEOUT = "${var.ingest_drain_timeout_seconds}s"
-    AWS_REGION          = var.region
+    # The same limit the WAF's body-size rule is sized from.
+    SPATE_MAX_BODY_BYTES = tostring(var.ingest_max_body_bytes)
+    AWS_REGION           = var.region
   })
 }
 

@@ -34,8 +34,20 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "lake" {
   }
 }
 
-resource "aws_s3_bucket_lifecycle_configuration" "lake" {
+# Versioning: a mistaken or malicious delete can be undone for
+# lake_noncurrent_version_days, which never exceeds the erasure deadline,
+# so the versions `spate lake forget` leaves behind are gone in time
+# (docs/privacy.md).
+resource "aws_s3_bucket_versioning" "lake" {
   bucket = aws_s3_bucket.lake.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "lake" {
+  bucket     = aws_s3_bucket.lake.id
+  depends_on = [aws_s3_bucket_versioning.lake]
 
   rule {
     id     = "events"
@@ -56,6 +68,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
 
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.lake_noncurrent_version_days
+    }
+  }
+
+  rule {
+    id     = "delete-markers"
+    status = "Enabled"
+    filter {}
+    expiration {
+      expired_object_delete_marker = true
     }
   }
 
@@ -80,6 +105,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     }
     expiration {
       days = var.lake_error_expiration_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.lake_noncurrent_version_days
     }
   }
 }

@@ -67,16 +67,6 @@ resource "aws_security_group" "prescale" {
   vpc_id      = var.vpc_id
 }
 
-resource "aws_vpc_security_group_egress_rule" "prescale_https" {
-  count             = local.prescale_enabled ? 1 : 0
-  security_group_id = aws_security_group.prescale[0].id
-  description       = "AWS APIs (S3, Application Auto Scaling, Kinesis, ECR, CloudWatch Logs) over HTTPS"
-  cidr_ipv4         = "0.0.0.0/0"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-}
-
 # Same image as ingest, same execution role (pull, logs); its log stream
 # prefix tells the runs apart in the ingest log group.
 resource "aws_ecs_task_definition" "prescale" {
@@ -121,6 +111,18 @@ data "aws_iam_policy_document" "scheduler_assume" {
       type        = "Service"
       identifiers = ["scheduler.amazonaws.com"]
     }
+    # Only this account's prescale schedule may assume the role (confused
+    # deputy; the ARN is built, the schedule depends on the role).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule/default/${var.name}-prescale"]
+    }
   }
 }
 
@@ -146,6 +148,11 @@ data "aws_iam_policy_document" "prescale_scheduler" {
     sid       = "PassRoles"
     actions   = ["iam:PassRole"]
     resources = [aws_iam_role.ingest_execution.arn, aws_iam_role.prescale_task[0].arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
   }
 }
 

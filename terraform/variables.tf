@@ -189,9 +189,14 @@ variable "ingest_deregistration_delay_seconds" {
 }
 
 variable "ingest_api_keys_secret_arn" {
-  description = "Secrets Manager secret whose value is SPATE_API_KEYS (app=key pairs). Empty: no API keys required. Never put keys in ingest_environment."
+  description = "Secrets Manager secret whose value is SPATE_API_KEYS (app=key write keys). Required unless allow_anonymous_ingest. Never put keys in ingest_environment."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.ingest_api_keys_secret_arn != "" || var.allow_anonymous_ingest
+    error_message = "ingest_api_keys_secret_arn: write keys are required; give the secret, or set allow_anonymous_ingest = true to accept anonymous events."
+  }
 }
 
 variable "ingest_environment" {
@@ -200,8 +205,8 @@ variable "ingest_environment" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k in keys(var.ingest_environment) : !contains(["SPATE_ADDR", "SPATE_STREAM", "SPATE_DLQ_URL", "SPATE_DRAIN_TIMEOUT", "SPATE_API_KEYS"], k)])
-    error_message = "ingest_environment: SPATE_ADDR, SPATE_STREAM, SPATE_DLQ_URL and SPATE_DRAIN_TIMEOUT are set by terraform; SPATE_API_KEYS comes from ingest_api_keys_secret_arn."
+    condition     = alltrue([for k in keys(var.ingest_environment) : !contains(["SPATE_ADDR", "SPATE_STREAM", "SPATE_DLQ_URL", "SPATE_DRAIN_TIMEOUT", "SPATE_MAX_BODY_BYTES", "SPATE_API_KEYS"], k)])
+    error_message = "ingest_environment: SPATE_ADDR, SPATE_STREAM, SPATE_DLQ_URL, SPATE_DRAIN_TIMEOUT and SPATE_MAX_BODY_BYTES (ingest_max_body_bytes) are set by terraform; SPATE_API_KEYS comes from ingest_api_keys_secret_arn."
   }
 }
 
@@ -365,8 +370,8 @@ variable "reward_endpoints" {
     error_message = "reward_endpoints: at least one {model, url}."
   }
   validation {
-    condition     = alltrue([for e in var.reward_endpoints : can(regex("^https?://[^,]+$", e.url)) && can(regex("^[^=,]+$", e.model))])
-    error_message = "reward_endpoints: absolute http(s) URLs without commas, model names without '=' or ','."
+    condition     = alltrue([for e in var.reward_endpoints : can(regex(var.allow_insecure_reward_endpoints ? "^https?://[^,]+$" : "^https://[^,]+$", e.url)) && can(regex("^[^=,]+$", e.model))])
+    error_message = "reward_endpoints: absolute https URLs (http only with allow_insecure_reward_endpoints) without commas, model names without '=' or ','."
   }
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spate-dev/spate/plan"
@@ -27,6 +28,17 @@ type planOptions struct {
 	newS3 func(context.Context) (s3Getter, error)
 }
 
+// extraPriceNames are the prices with a flag named after their JSON name
+// (price-<name with dashes>); the first fourteen have their own names.
+var extraPriceNames = []string{
+	"fargate_arm_vcpu_hour", "fargate_arm_gb_hour", "lambda_arm_gb_second",
+	"vpc_endpoint_az_hour", "vpc_endpoint_gb", "nat_gateway_hour", "nat_gateway_gb", "data_transfer_out_gb",
+	"cloudwatch_logs_ingest_gb", "cloudwatch_logs_storage_gb_month", "cloudwatch_alarm_metric_month", "cloudwatch_metric_month", "cloudwatch_dashboard_month",
+	"s3_standard_gb_month", "s3_it_infrequent_gb_month", "s3_it_archive_instant_gb_month", "s3_it_monitoring_1000_objects", "s3_put_1000", "s3_lifecycle_transition_1000",
+	"kms_key_month", "kms_requests_10k", "waf_web_acl_month", "waf_rule_month", "waf_requests_million",
+	"secrets_manager_secret_month", "ecr_storage_gb_month",
+}
+
 // unset marks a region-dependent flag left at the region's default.
 const unset = -1
 
@@ -41,11 +53,27 @@ func addPlanFlags(fs *flag.FlagSet, getenv func(string) string) *planOptions {
 	fs.Float64Var(&o.perViewer, "requests-per-viewer-minute", plan.DefaultRequestsPerViewerMinute, "requests a minute per concurrent viewer, for schedules giving concurrent_viewers")
 	fs.StringVar(&o.region, "region", region, "AWS region: picks default quotas and prices (us-east-1 and eu-west-1 have price tables)")
 	fs.Float64Var(&s.BaselineRequestsPerMinute, "baseline-rpm", s.BaselineRequestsPerMinute, "everyday peak requests/min: the capacity floor outside broadcasts")
-	fs.Float64Var(&s.MeanRequestsPerMinute, "mean-rpm", s.MeanRequestsPerMinute, "everyday mean requests/min, for usage-billed costs")
+	fs.Float64Var(&s.MeanRequestsPerMinute, "mean-rpm", s.MeanRequestsPerMinute, "everyday mean requests/min, for usage-billed costs (ignored with --events-per-day)")
+	fs.Float64Var(&s.EventsPerDay, "events-per-day", s.EventsPerDay, "everyday mean as events a day (sets --mean-rpm = this ÷ 1440 ÷ --events-per-request); the plan prints the daily events either way")
+	fs.StringVar(&s.Arch, "arch", s.Arch, "CPU architecture of the Fargate tasks and Lambdas: arm64 (terraform's) or x86_64")
+	fs.IntVar(&s.AggregationTargetBytes, "aggregation-target-bytes", s.AggregationTargetBytes, "ingest's KPL aggregated record target (events per record derive from it when --events-per-record is 0)")
+	fs.DurationVar(&s.BatchLinger, "batch-linger", s.BatchLinger, "ingest's SPATE_BATCH_LINGER: the plan warns when it keeps aggregated records below the derived events per record")
+	fs.DurationVar(&s.RouterEventCost, "router-event-cost", s.RouterEventCost, "router CPU time per event at one vCPU")
+	fs.IntVar(&s.AggregatorMemoryMB, "aggregator-memory-mb", s.AggregatorMemoryMB, "aggregator Lambda's memory")
+	b := &s.Bill
+	fs.IntVar(&b.AvailabilityZones, "azs", b.AvailabilityZones, "availability zones of the tasks and VPC endpoints")
+	fs.BoolVar(&b.VPCEndpoints, "vpc-endpoints", b.VPCEndpoints, "interface VPC endpoints (terraform's vpc_endpoints); false: NAT gateways")
+	fs.BoolVar(&b.WAF, "waf", b.WAF, "a WAF web ACL on the load balancer (terraform's waf_enabled)")
+	fs.Float64Var(&b.ClientRequestsPerMinute, "client-requests-per-minute", b.ClientRequestsPerMinute, "requests a minute one client sends over its open connection (ALB active connections)")
+	fs.IntVar(&b.ResponseBytes, "response-bytes", b.ResponseBytes, "bytes the load balancer returns per request (data out to the internet)")
+	fs.Float64Var(&b.ParquetBytesPerEvent, "parquet-bytes-per-event", b.ParquetBytesPerEvent, "lake bytes per event (make bench, lake)")
+	fs.IntVar(&b.LakeExpirationDays, "lake-expiration-days", b.LakeExpirationDays, "lake objects deleted after this many days (terraform's lake_expiration_days; 0 keeps them)")
+	fs.BoolVar(&b.ALBAccessLogs, "alb-access-logs", b.ALBAccessLogs, "ALB access logs to S3 (terraform's alb_access_logs)")
+	fs.BoolVar(&b.ScheduledPrescale, "scheduled-prescale", b.ScheduledPrescale, "terraform runs the scheduled prescale task (prescale_schedule_s3_uri set)")
 	fs.Float64Var(&s.EventsPerRequest, "events-per-request", s.EventsPerRequest, "events per ingest request")
 	fs.IntVar(&s.EventBytes, "event-bytes", s.EventBytes, "bytes of one event's JSON")
 	fs.IntVar(&s.PartitionKeyBytes, "partition-key-bytes", s.PartitionKeyBytes, "bytes of a Kinesis partition key (count against shard throughput)")
-	fs.IntVar(&s.EventsPerRecord, "events-per-record", s.EventsPerRecord, "events packed into one Kinesis record (1: no record packing)")
+	fs.IntVar(&s.EventsPerRecord, "events-per-record", s.EventsPerRecord, "events ingest packs into one Kinesis record (0: derived from --event-bytes and the 25 KiB aggregation target; 1: no packing; or ingest's measured average)")
 	fs.StringVar(&o.typeMix, "type-mix", plan.FormatTypeMix(s.TypeMix), "share of events per type, type=share,...")
 	fs.Float64Var(&s.Headroom, "headroom", s.Headroom, "spare capacity over the expected rate (0.3 = 30%)")
 	fs.Float64Var(&s.TaskRequestsPerSecond, "task-rps", s.TaskRequestsPerSecond, "requests/s one ingest task sustains: set from our ingest benchmark (docs/benchmarks.md)")
@@ -62,7 +90,7 @@ func addPlanFlags(fs *flag.FlagSet, getenv func(string) string) *planOptions {
 	fs.BoolVar(&s.WarmThroughput, "warm-throughput", s.WarmThroughput, "on-demand: the account can set warm throughput (MinimumThroughputBillingCommitment)")
 	fs.IntVar(&s.RouterBatchSize, "router-batch-size", s.RouterBatchSize, "router Lambda's Kinesis batch size")
 	fs.IntVar(&s.ParallelizationFactor, "parallelization-factor", s.ParallelizationFactor, "router Lambda's parallelization factor (1..10)")
-	fs.DurationVar(&s.RouterDuration, "router-duration", s.RouterDuration, "router Lambda's time per batch")
+	fs.DurationVar(&s.RouterDuration, "router-duration", s.RouterDuration, "router Lambda's fixed time per invocation (plus --router-event-cost per event)")
 	fs.IntVar(&s.RouterMemoryMB, "router-memory-mb", s.RouterMemoryMB, "router Lambda's memory")
 	fs.IntVar(&s.StreamConsumers, "stream-consumers", s.StreamConsumers, "Lambda functions reading the stream (router, aggregator)")
 	fs.IntVar(&s.FirehosePackBytes, "firehose-pack-bytes", s.FirehosePackBytes, "largest Firehose record the router packs events into (0: one event a record)")
@@ -100,6 +128,10 @@ func addPlanFlags(fs *flag.FlagSet, getenv func(string) string) *planOptions {
 		{"price-sqs-requests-million", "USD per million SQS requests"},
 	} {
 		o.price[p.name] = fs.Float64(p.name, unset, p.help+" (default: the region's list price, docs/capacity.md)")
+	}
+	for _, name := range extraPriceNames {
+		flagName := "price-" + strings.ReplaceAll(name, "_", "-")
+		o.price[flagName] = fs.Float64(flagName, unset, "USD, "+name+" (default: the region's list price, docs/capacity.md)")
 	}
 	return o
 }
@@ -148,6 +180,13 @@ func (o *planOptions) settings() (plan.Settings, error) {
 		if v := *o.price[name]; v != unset {
 			*dst.v = v
 			p.Confirm(dst.json)
+		}
+	}
+	for _, name := range extraPriceNames {
+		if v := *o.price["price-"+strings.ReplaceAll(name, "_", "-")]; v != unset {
+			if err := p.Set(name, v); err != nil {
+				return s, err
+			}
 		}
 	}
 	for _, v := range o.quota {

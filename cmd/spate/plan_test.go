@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -71,5 +72,54 @@ func TestPlanCommandFlags(t *testing.T) {
 		if err := runPlan(t.Context(), env, args); err == nil {
 			t.Errorf("spate plan %v: no error", args)
 		}
+	}
+}
+
+// The month of issue 13 from the command line: events a day instead of
+// requests a minute, the bill's deployment flags, a price by its JSON
+// name.
+func TestPlanCommandWholeBill(t *testing.T) {
+	month := filepath.Join(spatetest.RepoRoot(t), "plan", "testdata", "schedule-month.csv")
+	env, out, _ := planEnv(nil)
+	err := runPlan(t.Context(), env, []string{"--schedule", month, "--events-per-day", "500000000", "--waf=false", "--vpc-endpoints=false",
+		"--price-nat-gateway-gb", "0.05", "--output", "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		MonthlyCost struct {
+			Lines []struct {
+				Service, Item string
+				USD           float64
+			} `json:"lines"`
+			PerMillion float64 `json:"per_million_events"`
+			Events     float64 `json:"events"`
+		} `json:"monthly_cost_usd"`
+		Warnings []string `json:"warnings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := doc.MonthlyCost
+	if c.Events < 16.5e9 || c.Events > 16.6e9 {
+		t.Errorf("the month's events %v, want 16.58 billion from 500 M a day", c.Events)
+	}
+	var nat, waf bool
+	for _, l := range c.Lines {
+		nat = nat || l.Item == "NAT data processed"
+		waf = waf || l.Service == "WAF"
+	}
+	if !nat || waf {
+		t.Errorf("--vpc-endpoints=false --waf=false: NAT line %v, WAF line %v", nat, waf)
+	}
+	if c.PerMillion <= 0 || c.PerMillion > 1 {
+		t.Errorf("per million events %v", c.PerMillion)
+	}
+	if strings.Contains(strings.Join(doc.Warnings, " "), "nat_gateway_gb") {
+		t.Error("a price set by flag is still called unconfirmed")
+	}
+	env, _, _ = planEnv(nil)
+	if err := runPlan(t.Context(), env, []string{"--schedule", month, "--arch", "sparc"}); err == nil {
+		t.Error("--arch sparc accepted")
 	}
 }

@@ -54,7 +54,9 @@ func newPrescaleFakes(t *testing.T) *prescaleFakes {
 func (f *prescaleFakes) run(t *testing.T, now string, extra ...string) string {
 	t.Helper()
 	env, out, errs := planEnv(nil)
-	args := append([]string{"--schedule", electionSchedule(t), "--cluster", "spate", "--service", "ingest", "--stream", "events", "--now", now}, extra...)
+	// One event a record: the shard steps these tests script are the
+	// record-bound ones.
+	args := append([]string{"--schedule", electionSchedule(t), "--events-per-record", "1", "--cluster", "spate", "--service", "ingest", "--stream", "events", "--now", now}, extra...)
 	if err := prescale(t.Context(), env, args, f.clients); err != nil {
 		t.Fatalf("prescale at %s: %v\n%s", now, err, errs)
 	}
@@ -146,7 +148,7 @@ func TestPrescaleReportsServiceErrors(t *testing.T) {
 	f := newPrescaleFakes(t)
 	f.kinesis.Fail("UpdateShardCount", "LimitExceededException", 400, 1)
 	env, _, _ := planEnv(nil)
-	err := prescale(t.Context(), env, []string{"--schedule", electionSchedule(t), "--stream", "events", "--now", "2027-04-18T14:20:00Z"}, f.clients)
+	err := prescale(t.Context(), env, []string{"--schedule", electionSchedule(t), "--events-per-record", "1", "--stream", "events", "--now", "2027-04-18T14:20:00Z"}, f.clients)
 	if err == nil || !strings.Contains(err.Error(), "LimitExceededException") || !strings.Contains(err.Error(), "13→18") {
 		t.Errorf("err %v, want the LimitExceededException with the step", err)
 	}
