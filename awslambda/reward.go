@@ -91,8 +91,11 @@ type RewardURL struct {
 }
 
 // ParseRewardURLs reads SPATE_REWARD_ENDPOINTS: "model=url,model=url", a
-// model may appear more than once (one call per URL).
-func ParseRewardURLs(v string) ([]RewardURL, error) {
+// model may appear more than once (one call per URL). URLs must be https:
+// rewards carry content ids and counts a model is trained on, and cross
+// networks. allowHTTP (SPATE_REWARD_ALLOW_HTTP=true) admits http:// for
+// tests against loopback stand-ins.
+func ParseRewardURLs(v string, allowHTTP bool) ([]RewardURL, error) {
 	var out []RewardURL
 	for _, pair := range strings.Split(v, ",") {
 		pair = strings.TrimSpace(pair)
@@ -103,6 +106,9 @@ func ParseRewardURLs(v string) ([]RewardURL, error) {
 		model, u = strings.TrimSpace(model), strings.TrimSpace(u)
 		if !ok || model == "" || u == "" {
 			return nil, fmt.Errorf("reward endpoint %q: want model=url", pair)
+		}
+		if !strings.HasPrefix(u, "https://") && !(allowHTTP && strings.HasPrefix(u, "http://")) {
+			return nil, fmt.Errorf("reward endpoint for model %q: want an https:// URL (http:// only with SPATE_REWARD_ALLOW_HTTP=true)", model)
 		}
 		out = append(out, RewardURL{Model: model, URL: u})
 	}

@@ -277,17 +277,24 @@ func rewardReadStream(ctx context.Context, t *testing.T, c *awskinesis.Client, s
 }
 
 func TestParseRewardURLs(t *testing.T) {
-	got, err := awslambda.ParseRewardURLs(" thumbnails=https://a.example/v1/rewards, thumbnails=https://b.example/r ,rows=http://c/x,")
+	got, err := awslambda.ParseRewardURLs(" thumbnails=https://a.example/v1/rewards, thumbnails=https://b.example/r ,rows=https://c/x,", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []awslambda.RewardURL{{"thumbnails", "https://a.example/v1/rewards"}, {"thumbnails", "https://b.example/r"}, {"rows", "http://c/x"}}
+	want := []awslambda.RewardURL{{"thumbnails", "https://a.example/v1/rewards"}, {"thumbnails", "https://b.example/r"}, {"rows", "https://c/x"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
-	for _, bad := range []string{"", "https://a.example", "=https://a", "m=", " , "} {
-		if _, err := awslambda.ParseRewardURLs(bad); err == nil {
+	for _, bad := range []string{"", "https://a.example", "=https://a", "m=", " , ", "m=http://c/x", "m=ftp://c/x", "m=c/x"} {
+		if _, err := awslambda.ParseRewardURLs(bad, false); err == nil {
 			t.Errorf("ParseRewardURLs(%q) accepted", bad)
 		}
+	}
+	// http:// only when explicitly allowed (tests against loopback stand-ins).
+	if got, err := awslambda.ParseRewardURLs("m=http://127.0.0.1:9/r", true); err != nil || len(got) != 1 {
+		t.Errorf("allowed http = %v, %v", got, err)
+	}
+	if _, err := awslambda.ParseRewardURLs("m=ftp://c/x", true); err == nil {
+		t.Error("ftp accepted with http allowed")
 	}
 }

@@ -7,7 +7,8 @@
 // first aggregate it could not finish so the mapping redelivers from it.
 // Configured by environment:
 //
-//	SPATE_REWARD_ENDPOINTS     "model=url,model=url": the reward APIs (required)
+//	SPATE_REWARD_ENDPOINTS     "model=url,model=url": the reward APIs, https (required)
+//	SPATE_REWARD_ALLOW_HTTP    "true" admits http:// reward URLs (tests only)
 //	SPATE_REWARD_DLQ_URL       SQS queue for dead letters (default: log them only)
 //	SPATE_DEAD_LETTER_BUCKET   bucket for dead letters over the queue's MaximumMessageSize,
 //	                           under dead-letter/ (default: such letters carry coordinates only)
@@ -52,7 +53,7 @@ func main() {
 }
 
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*awslambda.RewardHandler, error) {
-	urls, err := awslambda.ParseRewardURLs(getenv("SPATE_REWARD_ENDPOINTS"))
+	urls, err := awslambda.ParseRewardURLs(getenv("SPATE_REWARD_ENDPOINTS"), getenv("SPATE_REWARD_ALLOW_HTTP") == "true")
 	if err != nil {
 		return nil, fmt.Errorf("SPATE_REWARD_ENDPOINTS: %w", err)
 	}

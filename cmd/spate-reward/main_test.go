@@ -30,6 +30,10 @@ func TestSetup(t *testing.T) {
 	if _, err := setup(context.Background(), getenv, log); err == nil {
 		t.Error("setup with a non-HTTP endpoint succeeded")
 	}
+	env["SPATE_REWARD_ENDPOINTS"] = "thumbnails=http://bandit.example/v1/rewards"
+	if _, err := setup(context.Background(), getenv, log); err == nil {
+		t.Error("setup with an http:// endpoint succeeded without SPATE_REWARD_ALLOW_HTTP")
+	}
 	env["SPATE_REWARD_ENDPOINTS"] = "thumbnails=https://bandit.example/v1/rewards"
 	env["SPATE_REWARD_MAX_AGE"] = "soon"
 	if _, err := setup(context.Background(), getenv, log); err == nil {

@@ -100,6 +100,7 @@ func TestRewardUnderRIE(t *testing.T) {
 			"AWS_ENDPOINT_URL_SQS":     ep.SQS,
 			"AWS_ENDPOINT_URL_S3":      s3.URL,
 			"SPATE_REWARD_ENDPOINTS":   "bandit=" + url,
+			"SPATE_REWARD_ALLOW_HTTP":  "true", // the stand-in is plain http on loopback
 			"SPATE_REWARD_DLQ_URL":     queue,
 			"SPATE_DEAD_LETTER_BUCKET": "spate-lake",
 			"SPATE_SOURCE_STREAM":      "spate-aggregates",

@@ -385,7 +385,7 @@ func TestRewardSettingsFromTerraform(t *testing.T) {
 	endpoints := []awslambda.RewardURL{
 		{Model: "thumbnails", URL: "https://bandit.example.com/v1/rewards"},
 		{Model: "thumbnails", URL: "https://shadow.example.com/rewards?v=2"},
-		{Model: "rows", URL: "http://rows.internal:8080/r"},
+		{Model: "rows", URL: "https://rows.internal:8443/r"},
 	}
 	var list []cty.Value
 	for _, e := range endpoints {
@@ -418,7 +418,7 @@ func TestRewardSettingsFromTerraform(t *testing.T) {
 		return v
 	}
 
-	got, err := awslambda.ParseRewardURLs(eval(lambdaEnv(t, m, "reward", "SPATE_REWARD_ENDPOINTS")).AsString())
+	got, err := awslambda.ParseRewardURLs(eval(lambdaEnv(t, m, "reward", "SPATE_REWARD_ENDPOINTS")).AsString(), false)
 	if err != nil {
 		t.Fatalf("reward Lambda rejects terraform's SPATE_REWARD_ENDPOINTS: %v", err)
 	}
