@@ -6,9 +6,11 @@ import (
 	"unicode/utf8"
 )
 
-// Event is one user interaction, the union of every type's fields. The
-// registry decides which fields a type allows and requires; unset optional
-// fields are zero (strings) or nil (numbers, booleans) and leave the JSON.
+// Event is one user interaction: the envelope every type shares (the
+// fields of schemas/envelope, which spate's own code reads: identity,
+// partition key, time) and the type's own fields as Props, in the order of
+// its schema's columns. Which fields a type has, and their rules, come from
+// the schema files (package registry); nothing here names a type's field.
 type Event struct {
 	Type        string            `json:"type"`
 	EventID     string            `json:"event_id"`
@@ -21,16 +23,56 @@ type Event struct {
 	AppVersion  string            `json:"app_version,omitempty"`
 	Attrs       map[string]string `json:"attrs,omitempty"`
 
-	Page         string `json:"page,omitempty"`
-	Referrer     string `json:"referrer,omitempty"`
-	ContentID    string `json:"content_id,omitempty"`
-	ImageVariant string `json:"image_variant,omitempty"`
-	ListID       string `json:"list_id,omitempty"`
-	Position     *int64 `json:"position,omitempty"`
-	PositionMs   *int64 `json:"position_ms,omitempty"`
-	DurationMs   *int64 `json:"duration_ms,omitempty"`
-	Live         *bool  `json:"live,omitempty"`
-	Reason       string `json:"reason,omitempty"`
+	// Props are the type's own fields that are set; unset ones are absent.
+	Props []Prop `json:"-"`
+}
+
+// PropKind is the JSON kind of a Prop's value.
+type PropKind uint8
+
+// The kinds a type's own field can have.
+const (
+	PropString PropKind = iota + 1
+	PropInt
+	PropBool
+)
+
+// Prop is one of a type's own fields. Name and the value matching Kind
+// are set.
+type Prop struct {
+	Name string
+	Kind PropKind
+	Str  string
+	Int  int64
+	Bool bool
+}
+
+// Str returns a string Prop.
+func Str(name, v string) Prop { return Prop{Name: name, Kind: PropString, Str: v} }
+
+// Int returns an integer Prop.
+func Int(name string, v int64) Prop { return Prop{Name: name, Kind: PropInt, Int: v} }
+
+// Bool returns a boolean Prop.
+func Bool(name string, v bool) Prop { return Prop{Name: name, Kind: PropBool, Bool: v} }
+
+// Prop returns the Prop called name, if set.
+func (e *Event) Prop(name string) (Prop, bool) {
+	for _, p := range e.Props {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Prop{}, false
+}
+
+// String returns the string Prop called name, or "" when it is unset or
+// not a string.
+func (e *Event) String(name string) string {
+	if p, ok := e.Prop(name); ok && p.Kind == PropString {
+		return p.Str
+	}
+	return ""
 }
 
 // TimeLayout is how timestamps leave spate: UTC, millisecond precision and a
@@ -84,19 +126,11 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		}
 		dst = append(dst, '}')
 	}
-	dst = appendOptString(dst, "page", e.Page)
-	dst = appendOptString(dst, "referrer", e.Referrer)
-	dst = appendOptString(dst, "content_id", e.ContentID)
-	dst = appendOptString(dst, "image_variant", e.ImageVariant)
-	dst = appendOptString(dst, "list_id", e.ListID)
-	dst = appendOptInt(dst, "position", e.Position)
-	dst = appendOptInt(dst, "position_ms", e.PositionMs)
-	dst = appendOptInt(dst, "duration_ms", e.DurationMs)
-	if e.Live != nil {
-		dst = append(dst, `,"live":`...)
-		dst = strconv.AppendBool(dst, *e.Live)
+	for i := range e.Props {
+		if p := &e.Props[i]; p.Kind != PropString || p.Str != "" {
+			dst = appendProp(dst, p)
+		}
 	}
-	dst = appendOptString(dst, "reason", e.Reason)
 	return append(dst, '}')
 }
 
@@ -113,14 +147,18 @@ func appendOptString(dst []byte, name, v string) []byte {
 	return AppendJSONString(dst, v)
 }
 
-func appendOptInt(dst []byte, name string, v *int64) []byte {
-	if v == nil {
-		return dst
+func appendProp(dst []byte, p *Prop) []byte {
+	dst = append(dst, ',')
+	dst = AppendJSONString(dst, p.Name)
+	dst = append(dst, ':')
+	switch p.Kind {
+	case PropInt:
+		return strconv.AppendInt(dst, p.Int, 10)
+	case PropBool:
+		return strconv.AppendBool(dst, p.Bool)
+	default:
+		return AppendJSONString(dst, p.Str)
 	}
-	dst = append(dst, ',', '"')
-	dst = append(dst, name...)
-	dst = append(dst, '"', ':')
-	return strconv.AppendInt(dst, *v, 10)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -188,4 +226,15 @@ func sortedKeys(m map[string]string) []string {
 		}
 	}
 	return keys
+}
+
+// Set replaces the Prop called p.Name, or adds p.
+func (e *Event) Set(p Prop) {
+	for i := range e.Props {
+		if e.Props[i].Name == p.Name {
+			e.Props[i] = p
+			return
+		}
+	}
+	e.Props = append(e.Props, p)
 }

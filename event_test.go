@@ -18,7 +18,7 @@ func TestAppendJSONRoundTrips(t *testing.T) {
 		OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.FixedZone("EET", 7200)),
 		ReceivedAt: time.Date(2026, 1, 2, 1, 4, 5, 0, time.UTC),
 		UserID:     tricky, Platform: "web", Attrs: map[string]string{"z": "1", "a": tricky, "m": ""},
-		ContentID: "c", ImageVariant: "v", PositionMs: &pos, Live: &live,
+		Props: []spate.Prop{spate.Str("content_id", "c"), spate.Str("image_variant", "v"), spate.Int("position_ms", pos), spate.Bool("live", live)},
 	}
 	out := e.AppendJSON(nil)
 	if !json.Valid(out) {
@@ -34,7 +34,10 @@ func TestAppendJSONRoundTrips(t *testing.T) {
 	if !back.OccurredAt.Equal(e.OccurredAt) || back.OccurredAt.Location().String() != "UTC" {
 		t.Errorf("occurred_at = %v, want %v in UTC", back.OccurredAt, e.OccurredAt)
 	}
-	if *back.PositionMs != 42 || !*back.Live {
+	if p, _ := back.Prop("position_ms"); p.Int != 42 || p.Kind != spate.PropInt {
+		t.Errorf("numbers changed: %+v", back)
+	}
+	if p, _ := back.Prop("live"); !p.Bool {
 		t.Errorf("numbers changed: %+v", back)
 	}
 	var raw map[string]any

@@ -18,10 +18,16 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 func ev(typ, content, variant, platform string) []byte {
 	e := spate.Event{
 		Type: typ, EventID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", OccurredAt: t0, ReceivedAt: t0,
-		UserID: "u1", SessionID: "s1", Platform: platform, ContentID: content, ImageVariant: variant,
+		UserID: "u1", SessionID: "s1", Platform: platform,
+	}
+	if content != "" {
+		e.Set(spate.Str("content_id", content))
+	}
+	if variant != "" {
+		e.Set(spate.Str("image_variant", variant))
 	}
 	if typ == "page_view" {
-		e.Page = "/"
+		e.Set(spate.Str("page", "/"))
 	}
 	return e.AppendJSON(nil)
 }
@@ -586,13 +592,18 @@ func benchEvents(n int) ([]spate.Record, int) {
 		e := spate.Event{
 			Type: types[i%len(types)], EventID: fmt.Sprintf("6ba7b810-9dad-11d1-%04x-%012x", i%65536, i*7919),
 			OccurredAt: t0, ReceivedAt: t0, AnonymousID: fmt.Sprintf("anon-%016x", i*104729), SessionID: fmt.Sprintf("sess-%016x", i/20),
-			Platform: platforms[i%4], AppVersion: "5.12.0", ContentID: fmt.Sprintf("1-%d", i%2000), ImageVariant: fmt.Sprintf("hero_%d", i%3),
+			Platform: platforms[i%4], AppVersion: "5.12.0",
 		}
 		switch e.Type {
 		case "page_view":
-			e.Page, e.ContentID, e.ImageVariant = "/ohjelmat", "", ""
+			e.Set(spate.Str("page", "/ohjelmat"))
+		default:
+			e.Set(spate.Str("content_id", fmt.Sprintf("1-%d", i%2000)))
+			e.Set(spate.Str("image_variant", fmt.Sprintf("hero_%d", i%3)))
+		}
+		switch e.Type {
 		case "play_progress", "play_end":
-			e.PositionMs = &ms
+			e.Set(spate.Int("position_ms", ms))
 		}
 		recs[i] = spate.Record{PartitionKey: e.SessionID, Data: e.AppendJSON(nil), ShardID: "shardId-000000000000",
 			SequenceNumber: fmt.Sprintf("%021d", i), ArrivedAt: t0}

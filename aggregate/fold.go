@@ -36,7 +36,19 @@ type Config struct {
 	// ChunkBytes bounds one aggregate record (default 512 KiB); larger
 	// emissions are split by rows into chunks.
 	ChunkBytes int
+	// Counted maps each counted event type to its measure: "impressions",
+	// "clicks" or "plays" (the schemas' x-spate-aggregate-counts,
+	// registry.Counted). Default: impression, click and play_start.
+	Counted map[string]string
+	// KeyFields maps each part of the key ("content_id", "image_variant",
+	// "platform") to the event field that fills it (the schemas'
+	// x-spate-aggregate-key, registry.KeyFields). Default: the fields of
+	// those names.
+	KeyFields map[string]string
 }
+
+// measures are the counters a type can count towards, in state order.
+var measures = map[string]int{"impressions": kindImpression, "clicks": kindClick, "plays": kindPlayStart}
 
 // Stats is a snapshot of the fold's counters.
 type Stats struct {
@@ -51,7 +63,9 @@ type Stats struct {
 // Folder folds records into States. It is safe for concurrent use on
 // different States.
 type Folder struct {
-	cfg Config
+	cfg    Config
+	kinds  map[string]int // counted type → measure
+	fields keyFields
 
 	records, counted, ignored, malformed, aggregates, budget atomic.Int64
 }
@@ -76,8 +90,35 @@ func New(cfg Config) (*Folder, error) {
 	if cfg.ChunkBytes < 4<<10 || cfg.ChunkBytes > 1<<20-(4<<10) {
 		return nil, fmt.Errorf("aggregate chunk size %d: must be between 4 KiB and 1 MiB - 4 KiB", cfg.ChunkBytes)
 	}
-	return &Folder{cfg: cfg}, nil
+	f := &Folder{cfg: cfg, kinds: map[string]int{}, fields: keyFields{"content_id", "image_variant", "platform"}}
+	counted := cfg.Counted
+	if counted == nil {
+		counted = map[string]string{"impression": "impressions", "click": "clicks", "play_start": "plays"}
+	}
+	for typ, m := range counted {
+		k, ok := measures[m]
+		if !ok {
+			return nil, fmt.Errorf("aggregate: type %s counts as %q: want impressions, clicks or plays", typ, m)
+		}
+		f.kinds[typ] = k
+	}
+	for role, field := range cfg.KeyFields {
+		switch role {
+		case "content_id":
+			f.fields[0] = field
+		case "image_variant":
+			f.fields[1] = field
+		case "platform":
+			f.fields[2] = field
+		default:
+			return nil, fmt.Errorf("aggregate: key part %q: want content_id, image_variant or platform", role)
+		}
+	}
+	return f, nil
 }
+
+// keyFields names the fields that fill the key: content, variant, platform.
+type keyFields [3]string
 
 // Config returns the effective configuration, defaults applied.
 func (f *Folder) Config() Config { return f.cfg }
@@ -117,22 +158,14 @@ func (f *Folder) Fold(st *State, recs []spate.Record) []Aggregate {
 
 func (f *Folder) add(st *State, rec spate.Record) []Aggregate {
 	f.records.Add(1)
-	e, ok := scanEvent(rec.Data)
+	e, ok := scanEvent(rec.Data, &f.fields)
 	if !ok {
 		f.malformed.Add(1)
 		st.seen(rec)
 		return nil
 	}
-	kind := -1
-	switch e.Type {
-	case "impression":
-		kind = kindImpression
-	case "click":
-		kind = kindClick
-	case "play_start":
-		kind = kindPlayStart
-	}
-	if kind < 0 || e.ContentID == "" || e.ImageVariant == "" {
+	kind, counted := f.kinds[e.Type]
+	if !counted || e.ContentID == "" || e.ImageVariant == "" {
 		f.ignored.Add(1)
 		st.seen(rec)
 		return nil

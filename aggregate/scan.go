@@ -15,7 +15,7 @@ import (
 // depth, is not an event (the pipeline's rule, internal/jsonscan); null is
 // the empty string; a non-string value for one of the fields, or input
 // that is not a JSON object, is not an event.
-func scanEvent(b []byte) (event, bool) {
+func scanEvent(b []byte, fields *keyFields) (event, bool) {
 	var e event
 	i := jsonscan.SkipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -55,14 +55,15 @@ func scanEvent(b []byte) (event, bool) {
 			return e, false
 		}
 		var dst *string
-		switch string(key) { // no allocation: the compiler compares in place
-		case "type":
+		// Each string(key) == s compares in place, without allocating.
+		switch {
+		case string(key) == "type":
 			dst = &e.Type
-		case "content_id":
+		case string(key) == fields[0]:
 			dst = &e.ContentID
-		case "image_variant":
+		case string(key) == fields[1]:
 			dst = &e.ImageVariant
-		case "platform":
+		case string(key) == fields[2]:
 			dst = &e.Platform
 		}
 		if dst != nil {

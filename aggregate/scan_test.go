@@ -37,7 +37,7 @@ func TestScanEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := scanEvent([]byte(tt.in))
+			got, ok := scanEvent([]byte(tt.in), &defaultFields)
 			if ok != tt.ok || (ok && got != tt.want) {
 				t.Errorf("scanEvent = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
@@ -55,7 +55,7 @@ func FuzzScanEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"click","type":5}`))
 	f.Add([]byte("{\"type\":\"\xff\"}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, ok := scanEvent(data)
+		got, ok := scanEvent(data, &defaultFields)
 		if !json.Valid(data) {
 			return
 		}
@@ -105,7 +105,7 @@ func BenchmarkScanEvent(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if _, ok := scanEvent(recs[i%len(recs)].Data); !ok {
+			if _, ok := scanEvent(recs[i%len(recs)].Data, &defaultFields); !ok {
 				b.Fatal("not scanned")
 			}
 			i++
@@ -124,3 +124,5 @@ func BenchmarkScanEvent(b *testing.B) {
 		}
 	})
 }
+
+var defaultFields = keyFields{"content_id", "image_variant", "platform"}

@@ -69,7 +69,7 @@ func (s *aggShard) records(typs ...string) []events.KinesisEventRecord {
 		var typ, content, variant string
 		fmt.Sscanf(spec, "%s %s %s", &typ, &content, &variant)
 		e := spate.Event{Type: typ, EventID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", OccurredAt: aggWindowStart, ReceivedAt: aggWindowStart,
-			SessionID: "s1", Platform: "web", ContentID: content, ImageVariant: variant}
+			SessionID: "s1", Platform: "web", Props: []spate.Prop{spate.Str("content_id", content), spate.Str("image_variant", variant)}}
 		seq := fmt.Sprintf("4959033827149025660855969253836157109592157598913%07d", s.seq)
 		s.seq++
 		out = append(out, events.KinesisEventRecord{

@@ -36,18 +36,18 @@ func benchRecords(n int) []spate.Record {
 		typ := cycle[i%len(cycle)]
 		pos, ms, dur := int64(i%30), int64(i%7200)*1000, int64(3_600_000)
 		e := &spate.Event{Type: typ, EventID: hex(8) + "-" + hex(4) + "-7" + hex(3) + "-8" + hex(3) + "-" + hex(12),
-			OccurredAt: at, ReceivedAt: at, SessionID: hex(16), AnonymousID: hex(16), Platform: registry.Platforms[i%4], AppVersion: "5.12.0"}
+			OccurredAt: at, ReceivedAt: at, SessionID: hex(16), AnonymousID: hex(16), Platform: []string{"web", "ios", "android", "tv"}[i%4], AppVersion: "5.12.0"}
 		switch typ {
 		case "page_view":
-			e.Page = "/ohjelmat/areena"
+			e.Set(spate.Str("page", "/ohjelmat/areena"))
 		case "impression", "click":
-			e.ContentID, e.ImageVariant, e.ListID, e.Position = fmt.Sprintf("1-%d", i%20000), fmt.Sprintf("v%d", i%4), "trending", &pos
+			e.Props = append(e.Props, spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Str("image_variant", fmt.Sprintf("v%d", i%4)), spate.Str("list_id", "trending"), spate.Int("position", pos))
 		case "play_start":
-			e.ContentID, e.PositionMs = fmt.Sprintf("1-%d", i%20000), &ms
+			e.Props = append(e.Props, spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Int("position_ms", ms))
 		case "play_progress":
-			e.ContentID, e.PositionMs, e.DurationMs = fmt.Sprintf("1-%d", i%20000), &ms, &dur
+			e.Props = append(e.Props, spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Int("position_ms", ms), spate.Int("duration_ms", dur))
 		case "play_end":
-			e.ContentID, e.PositionMs, e.Reason = fmt.Sprintf("1-%d", i%20000), &ms, "completed"
+			e.Props = append(e.Props, spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Int("position_ms", ms), spate.Str("reason", "completed"))
 		}
 		recs[i] = spate.Record{PartitionKey: e.PartitionKey(), Data: e.AppendJSON(nil), ShardID: "shardId-000000000000",
 			SequenceNumber: fmt.Sprintf("%021d", i), ArrivedAt: at}

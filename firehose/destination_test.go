@@ -161,7 +161,7 @@ func canonicalEvents(n int) []spate.Record {
 		ms := int64(i * 1000)
 		e := &spate.Event{Type: types[i%len(types)], EventID: fmt.Sprintf("0190a3c4-0000-7000-8000-%012d", i),
 			OccurredAt: at, ReceivedAt: at, SessionID: fmt.Sprintf("session-%d", i%50), AnonymousID: "anon-1234567890",
-			Platform: "web", AppVersion: "5.12.0", ContentID: "1-2345678", ImageVariant: "hero_a", PositionMs: &ms}
+			Platform: "web", AppVersion: "5.12.0", Props: []spate.Prop{spate.Str("content_id", "1-2345678"), spate.Str("image_variant", "hero_a"), spate.Int("position_ms", ms)}}
 		recs[i] = spate.Record{PartitionKey: e.PartitionKey(), Data: e.AppendJSON(nil), SequenceNumber: fmt.Sprintf("%021d", i), ArrivedAt: at}
 	}
 	return recs

@@ -72,6 +72,14 @@ type Config struct {
 	// Now stamps received_at and bounds occurred_at; nil is the wall clock
 	// (internal/clock).
 	Now func() time.Time
+	// Failed keeps every rejected event and undecodable body
+	// (failed.Keeper); nil keeps none. The answer does not wait for it.
+	Failed Keeper
+}
+
+// Keeper keeps what ingest rejects, with the reason; it must not block.
+type Keeper interface {
+	Keep(raw []byte, err error, receivedAt time.Time)
 }
 
 // recordOverhead is what a record adds to its event's JSON: the fields the
@@ -303,6 +311,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	raws, herr := splitEvents(b.buf, f, s.cfg.MaxEvents)
 	if herr != nil {
+		if herr.status == http.StatusBadRequest && s.cfg.Failed != nil {
+			s.cfg.Failed.Keep(b.buf, herr, received)
+		}
 		s.fail(w, herr)
 		return
 	}
@@ -325,6 +336,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			s.stats.reject(rj.Field, err)
 			rejected = append(rejected, rj)
+			if s.cfg.Failed != nil {
+				s.cfg.Failed.Keep(raw, err, received)
+			}
 			continue
 		}
 		recs = append(recs, spate.Record{PartitionKey: e.PartitionKey(), Data: e.AppendJSON(make([]byte, 0, len(raw)+96))})

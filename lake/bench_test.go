@@ -38,7 +38,7 @@ func benchEvents(n int) map[string][]*spate.Event {
 		typ := cycle[i%len(cycle)]
 		e := &spate.Event{Type: typ, EventID: hex(8) + "-" + hex(4) + "-7" + hex(3) + "-8" + hex(3) + "-" + hex(12),
 			OccurredAt: at.Add(time.Duration(i) * time.Millisecond), ReceivedAt: at.Add(time.Duration(i)*time.Millisecond + 80*time.Millisecond),
-			SessionID: sessions[rng.IntN(len(sessions))], Platform: registry.Platforms[rng.IntN(4)], AppVersion: "5.12.0"}
+			SessionID: sessions[rng.IntN(len(sessions))], Platform: []string{"web", "ios", "android", "tv"}[rng.IntN(4)], AppVersion: "5.12.0"}
 		if i%3 == 0 {
 			e.UserID = fmt.Sprintf("user-%07d", rng.IntN(1_000_000))
 		} else {
@@ -51,17 +51,17 @@ func benchEvents(n int) map[string][]*spate.Event {
 		live := i%5 == 0
 		switch typ {
 		case "page_view":
-			e.Page = "/ohjelmat/areena"
+			e.Props = []spate.Prop{spate.Str("page", "/ohjelmat/areena")}
 		case "impression":
-			e.ContentID, e.ImageVariant, e.ListID, e.Position = fmt.Sprintf("1-%d", i%20000), fmt.Sprintf("v%d", i%4), "trending", &pos
+			e.Props = []spate.Prop{spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Str("image_variant", fmt.Sprintf("v%d", i%4)), spate.Str("list_id", "trending"), spate.Int("position", pos)}
 		case "click":
-			e.ContentID, e.ImageVariant, e.Position = fmt.Sprintf("1-%d", i%20000), fmt.Sprintf("v%d", i%4), &pos
+			e.Props = []spate.Prop{spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Str("image_variant", fmt.Sprintf("v%d", i%4)), spate.Int("position", pos)}
 		case "play_start":
-			e.ContentID, e.PositionMs, e.Live = fmt.Sprintf("1-%d", i%20000), &ms, &live
+			e.Props = []spate.Prop{spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Int("position_ms", ms), spate.Bool("live", live)}
 		case "play_progress":
-			e.ContentID, e.PositionMs, e.DurationMs = fmt.Sprintf("1-%d", i%20000), &ms, &dur
+			e.Props = []spate.Prop{spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Int("position_ms", ms), spate.Int("duration_ms", dur)}
 		case "play_end":
-			e.ContentID, e.PositionMs, e.Reason = fmt.Sprintf("1-%d", i%20000), &ms, "completed"
+			e.Props = []spate.Prop{spate.Str("content_id", fmt.Sprintf("1-%d", i%20000)), spate.Int("position_ms", ms), spate.Str("reason", "completed")}
 		}
 		out[typ] = append(out[typ], e)
 	}

@@ -19,18 +19,17 @@ import (
 type kv struct{ k, v string }
 
 // event is one decoded event. attrs holds Attrs as pairs in key order, so
-// rows need no map; Event.Attrs stays nil.
+// rows need no map; Event.Attrs stays nil. Props keeps its capacity across
+// events.
 type event struct {
 	spate.Event
 	attrs []kv
-	// nums and live back the Event's pointer fields without allocating.
-	nums [3]int64
-	live bool
 }
 
 func (ev *event) reset() {
-	attrs := ev.attrs[:0]
+	attrs, props := ev.attrs[:0], ev.Props[:0]
 	*ev = event{attrs: attrs}
+	ev.Props = props
 }
 
 // parser decodes the events of a destination record: JSON objects one
@@ -112,16 +111,7 @@ const (
 	fPlatform
 	fAppVersion
 	fAttrs
-	fPage
-	fReferrer
-	fContentID
-	fImageVariant
-	fListID
-	fPosition
-	fPositionMs
-	fDurationMs
-	fLive
-	fReason
+	fProp // a type's own field: any other key
 )
 
 type scan struct {
@@ -172,13 +162,23 @@ func (p *parser) fast(data []byte, ev *event) (int, error) {
 			return 0, errSlow
 		}
 		s.ws()
-		id, ok := fieldID(key)
-		if !ok || seen&(1<<id) != 0 {
-			return 0, errSlow
-		}
-		seen |= 1 << id
-		if !p.value(s, id, ev) {
-			return 0, errSlow
+		id := fieldID(key)
+		if id == fProp {
+			name := unsafeString(key)
+			if _, dup := ev.Prop(name); dup {
+				return 0, errSlow
+			}
+			if !p.prop(s, name, ev) {
+				return 0, errSlow
+			}
+		} else {
+			if seen&(1<<id) != 0 {
+				return 0, errSlow
+			}
+			seen |= 1 << id
+			if !p.value(s, id, ev) {
+				return 0, errSlow
+			}
 		}
 		s.ws()
 		switch s.peek() {
@@ -193,57 +193,59 @@ func (p *parser) fast(data []byte, ev *event) (int, error) {
 	}
 }
 
-func fieldID(key []byte) (int, bool) {
+// prop reads a type's own field: a string, an integer or a boolean.
+func (p *parser) prop(s *scan, name string, ev *event) bool {
+	switch c := s.peek(); {
+	case c == '"':
+		v, ok := p.string(s)
+		if ok {
+			ev.Props = append(ev.Props, spate.Str(name, v))
+		}
+		return ok
+	case c == 't' || c == 'f':
+		v, ok := s.boolean()
+		if ok {
+			ev.Props = append(ev.Props, spate.Bool(name, v))
+		}
+		return ok
+	default:
+		v, ok := s.int()
+		if ok {
+			ev.Props = append(ev.Props, spate.Int(name, v))
+		}
+		return ok
+	}
+}
+
+func fieldID(key []byte) int {
 	switch string(key) {
 	case "type":
-		return fType, true
+		return fType
 	case "event_id":
-		return fEventID, true
+		return fEventID
 	case "occurred_at":
-		return fOccurredAt, true
+		return fOccurredAt
 	case "received_at":
-		return fReceivedAt, true
+		return fReceivedAt
 	case "user_id":
-		return fUserID, true
+		return fUserID
 	case "anonymous_id":
-		return fAnonymousID, true
+		return fAnonymousID
 	case "session_id":
-		return fSessionID, true
+		return fSessionID
 	case "platform":
-		return fPlatform, true
+		return fPlatform
 	case "app_version":
-		return fAppVersion, true
+		return fAppVersion
 	case "attrs":
-		return fAttrs, true
-	case "page":
-		return fPage, true
-	case "referrer":
-		return fReferrer, true
-	case "content_id":
-		return fContentID, true
-	case "image_variant":
-		return fImageVariant, true
-	case "list_id":
-		return fListID, true
-	case "position":
-		return fPosition, true
-	case "position_ms":
-		return fPositionMs, true
-	case "duration_ms":
-		return fDurationMs, true
-	case "live":
-		return fLive, true
-	case "reason":
-		return fReason, true
+		return fAttrs
 	}
-	return 0, false
+	return fProp
 }
 
 func (p *parser) value(s *scan, id int, ev *event) bool {
 	e := &ev.Event
 	var str *string
-	var num **int64
-	var slot *int64
 	var ts *time.Time
 	switch id {
 	case fType:
@@ -260,30 +262,10 @@ func (p *parser) value(s *scan, id int, ev *event) bool {
 		str = &e.Platform
 	case fAppVersion:
 		str = &e.AppVersion
-	case fPage:
-		str = &e.Page
-	case fReferrer:
-		str = &e.Referrer
-	case fContentID:
-		str = &e.ContentID
-	case fImageVariant:
-		str = &e.ImageVariant
-	case fListID:
-		str = &e.ListID
-	case fReason:
-		str = &e.Reason
-	case fPosition:
-		num, slot = &e.Position, &ev.nums[0]
-	case fPositionMs:
-		num, slot = &e.PositionMs, &ev.nums[1]
-	case fDurationMs:
-		num, slot = &e.DurationMs, &ev.nums[2]
 	case fOccurredAt:
 		ts = &e.OccurredAt
 	case fReceivedAt:
 		ts = &e.ReceivedAt
-	case fLive:
-		return p.boolean(s, ev)
 	case fAttrs:
 		return p.attrs(s, ev)
 	}
@@ -291,13 +273,6 @@ func (p *parser) value(s *scan, id int, ev *event) bool {
 	case str != nil:
 		v, ok := p.string(s)
 		*str = v
-		return ok
-	case num != nil:
-		v, ok := s.int()
-		if ok {
-			*slot = v
-			*num = slot
-		}
 		return ok
 	default:
 		raw, ok := s.plainString()
@@ -310,19 +285,16 @@ func (p *parser) value(s *scan, id int, ev *event) bool {
 	}
 }
 
-func (p *parser) boolean(s *scan, ev *event) bool {
-	var v bool
+func (s *scan) boolean() (bool, bool) {
 	switch {
 	case bytes.HasPrefix(s.b[s.i:], []byte("true")):
-		v, s.i = true, s.i+4
+		s.i += 4
+		return true, true
 	case bytes.HasPrefix(s.b[s.i:], []byte("false")):
-		v, s.i = false, s.i+5
-	default:
-		return false
+		s.i += 5
+		return false, true
 	}
-	ev.live = v
-	ev.Live = &ev.live
-	return true
+	return false, false
 }
 
 func (p *parser) attrs(s *scan, ev *event) bool {

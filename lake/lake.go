@@ -129,7 +129,7 @@ func Open(reg *registry.Registry, cfg Config, log *slog.Logger) (*Lake, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.tables[typ] = &tableWriter{t: t}
+		l.tables[s.Table] = &tableWriter{t: t}
 	}
 	if cfg.ManualFlush {
 		close(l.done)
@@ -237,6 +237,9 @@ func (tw *tableWriter) parse(rec []byte) error {
 		}
 		n, err := tw.parser.next(rec, &tw.ev)
 		if err != nil {
+			return err
+		}
+		if err := tw.t.check(&tw.ev); err != nil {
 			return err
 		}
 		rec = rec[n:]

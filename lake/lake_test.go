@@ -60,22 +60,24 @@ func ptr[T any](v T) *T { return &v }
 
 // clicks returns n click events; every step-th has image_variant hero_a
 // and every other one attrs.
+var platforms = []string{"web", "ios", "android", "tv", "other"}
+
 func clicks(n, step int) []*spate.Event {
 	out := make([]*spate.Event, n)
 	at := time.Date(2026, 3, 1, 12, 0, 0, 123e6, time.UTC)
 	for i := range out {
 		e := &spate.Event{Type: "click", EventID: fmt.Sprintf("0190a3c4-0000-7000-8000-%012d", i), OccurredAt: at.Add(time.Duration(i) * time.Millisecond),
 			ReceivedAt: at.Add(time.Second), UserID: fmt.Sprintf("user-%d", i%1000), SessionID: fmt.Sprintf("s-%d", i%300),
-			Platform: registry.Platforms[i%len(registry.Platforms)], AppVersion: "5.12.0", ContentID: fmt.Sprintf("1-%d", i%2000)}
+			Platform: platforms[i%len(platforms)], AppVersion: "5.12.0", Props: []spate.Prop{spate.Str("content_id", fmt.Sprintf("1-%d", i%2000))}}
 		if i%step == 0 {
-			e.ImageVariant = "hero_a"
+			e.Set(spate.Str("image_variant", "hero_a"))
 		}
 		if i%2 == 0 {
 			e.Attrs = map[string]string{"ab": "b", "screen": fmt.Sprintf("%dx1080", i%3)}
 		}
 		if i%3 == 0 {
-			e.Position = ptr(int64(i % 40))
-			e.ListID = "trending"
+			e.Set(spate.Int("position", int64(i%40)))
+			e.Set(spate.Str("list_id", "trending"))
 		}
 		out[i] = e
 	}
@@ -230,9 +232,9 @@ func TestDuckDBReadsTheLake(t *testing.T) {
 				t.Fatalf("event %d: %v", i, err)
 			}
 			if typ != "click" || eventID != e.EventID || userID != e.UserID || sessionID.String != e.SessionID || anon.Valid ||
-				platform != e.Platform || appVersion != e.AppVersion || contentID != e.ContentID ||
-				imageVariant.String != e.ImageVariant || imageVariant.Valid != (e.ImageVariant != "") ||
-				listID.String != e.ListID || position.Valid != (e.Position != nil) || (e.Position != nil && position.Int64 != *e.Position) {
+				platform != e.Platform || appVersion != e.AppVersion || contentID != e.String("content_id") ||
+				imageVariant.String != e.String("image_variant") || imageVariant.Valid != (e.String("image_variant") != "") ||
+				listID.String != e.String("list_id") || position.Valid != hasProp(e, "position") || position.Int64 != propInt(e, "position") {
 				t.Errorf("event %d read back differently", i)
 			}
 			if !occurred.Equal(e.OccurredAt) || !received.Equal(e.ReceivedAt) {
@@ -318,25 +320,25 @@ func everyType(t *testing.T) []*spate.Event {
 		for _, c := range s.Columns {
 			switch c.Name {
 			case "page":
-				e.Page = "/home?q=\u2028"
+				e.Set(spate.Str("page", "/home?q=\u2028"))
 			case "referrer":
-				e.Referrer = "https://example.test/"
+				e.Set(spate.Str("referrer", "https://example.test/"))
 			case "content_id":
-				e.ContentID = "1-123"
+				e.Set(spate.Str("content_id", "1-123"))
 			case "image_variant":
-				e.ImageVariant = "hero_b"
+				e.Set(spate.Str("image_variant", "hero_b"))
 			case "list_id":
-				e.ListID = "recommended"
+				e.Set(spate.Str("list_id", "recommended"))
 			case "position":
-				e.Position = ptr(int64(7))
+				e.Set(spate.Int("position", 7))
 			case "position_ms":
-				e.PositionMs = ptr(int64(1 << 40))
+				e.Set(spate.Int("position_ms", 1<<40))
 			case "duration_ms":
-				e.DurationMs = ptr(int64(3_600_000))
+				e.Set(spate.Int("duration_ms", 3_600_000))
 			case "live":
-				e.Live = &live
+				e.Set(spate.Bool("live", live))
 			case "reason":
-				e.Reason = "completed"
+				e.Set(spate.Str("reason", "completed"))
 			}
 		}
 		out = append(out, e)
@@ -632,3 +634,7 @@ func TestConcurrentPuts(t *testing.T) {
 		t.Errorf("rows = %d, want 400", n)
 	}
 }
+
+func hasProp(e *spate.Event, name string) bool { _, ok := e.Prop(name); return ok }
+
+func propInt(e *spate.Event, name string) int64 { p, _ := e.Prop(name); return p.Int }

@@ -37,21 +37,31 @@ type table struct {
 }
 
 type column struct {
-	name string
-	kind registry.Kind
-	leaf int // index of its (first) leaf column
-	str  func(e *spate.Event) string
-	num  func(e *spate.Event) *int64
-	flag func(e *spate.Event) *bool
-	ts   func(e *spate.Event) time.Time
+	name  string
+	kind  registry.Kind
+	leaf  int            // index of its (first) leaf column
+	prop  bool           // a type's own field, read from Event.Props
+	pkind spate.PropKind // the Prop kind of its values (prop columns)
+	str   func(e *spate.Event) string
+	num   func(e *spate.Event) *int64
+	flag  func(e *spate.Event) *bool
+	ts    func(e *spate.Event) time.Time
 }
 
 func newTable(s *registry.Schema) (*table, error) {
-	t := &table{typ: s.Type}
+	t := &table{typ: s.Table}
 	var fields group
 	leaf := 0
 	for _, c := range s.Columns {
-		col := column{name: c.Name, kind: c.Kind, leaf: leaf}
+		col := column{name: c.Name, kind: c.Kind, leaf: leaf, prop: !c.Envelope}
+		switch c.Kind {
+		case registry.Int64:
+			col.pkind = spate.PropInt
+		case registry.Bool:
+			col.pkind = spate.PropBool
+		default:
+			col.pkind = spate.PropString
+		}
 		var node parquet.Node
 		switch c.Kind {
 		case registry.String:
@@ -60,13 +70,13 @@ func newTable(s *registry.Schema) (*table, error) {
 				enc = &parquet.RLEDictionary
 			}
 			node = parquet.Encoded(parquet.String(), enc)
-			col.str = stringField(c.Name)
+			if c.Envelope {
+				col.str = stringField(c.Name)
+			}
 		case registry.Int64:
 			node = parquet.Leaf(parquet.Int64Type)
-			col.num = intField(c.Name)
 		case registry.Bool:
 			node = parquet.Leaf(parquet.BooleanType)
-			col.flag = boolField(c.Name)
 		case registry.Timestamp:
 			node = parquet.Timestamp(parquet.Millisecond)
 			col.ts = timeField(c.Name)
@@ -77,23 +87,59 @@ func newTable(s *registry.Schema) (*table, error) {
 		default:
 			return nil, fmt.Errorf("lake: field %s: unsupported kind %d", c.Name, c.Kind)
 		}
-		if c.Kind != registry.StringMap && col.str == nil && col.num == nil && col.flag == nil && col.ts == nil {
+		if c.Envelope && c.Kind != registry.StringMap && col.str == nil && col.num == nil && col.flag == nil && col.ts == nil {
 			return nil, fmt.Errorf("lake: field %s: no spate.Event field of its kind", c.Name)
 		}
 		fields = append(fields, groupField{Node: parquet.Optional(node), name: c.Name})
 		t.cols = append(t.cols, col)
 		leaf++
 	}
-	t.schema = parquet.NewSchema(s.Type, fields)
+	t.schema = parquet.NewSchema(s.Table, fields)
 	return t, nil
+}
+
+// check refuses an event with a field of the wrong kind for its column,
+// as Firehose's conversion does; a field that is no column is not stored,
+// as Firehose's OpenX JSON SerDe ignores it.
+func (t *table) check(ev *event) error {
+	for i := range ev.Props {
+		p := &ev.Props[i]
+		c := t.column(p.Name)
+		if c == nil || !c.prop {
+			continue
+		}
+		if p.Kind != c.pkind {
+			return fmt.Errorf("field %s: wrong type for %s: %w", p.Name, t.typ, spate.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func (t *table) column(name string) *column {
+	for i := range t.cols {
+		if t.cols[i].name == name {
+			return &t.cols[i]
+		}
+	}
+	return nil
 }
 
 // row appends ev's values to dst as one Parquet row, column by column.
 // Byte array values point into ev's strings; the writer copies them.
 func (t *table) row(dst parquet.Row, ev *event) parquet.Row {
 	e := &ev.Event
+	next := 0 // Props usually come in column order: try the next one first
 	for i := range t.cols {
 		c := &t.cols[i]
+		if c.prop {
+			if next < len(e.Props) && e.Props[next].Name == c.name {
+				dst = propAppend(dst, c, &e.Props[next])
+				next++
+			} else {
+				dst = propValue(dst, c, e)
+			}
+			continue
+		}
 		switch c.kind {
 		case registry.String:
 			if s := c.str(e); s != "" {
@@ -135,6 +181,31 @@ func (t *table) row(dst parquet.Row, ev *event) parquet.Row {
 		}
 	}
 	return dst
+}
+
+// propValue appends a type's own field, or null when the event lacks it.
+func propValue(dst parquet.Row, c *column, e *spate.Event) parquet.Row {
+	for i := range e.Props {
+		if e.Props[i].Name == c.name {
+			return propAppend(dst, c, &e.Props[i])
+		}
+	}
+	return append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+}
+
+// propAppend appends p (check has matched its kind to c's).
+func propAppend(dst parquet.Row, c *column, p *spate.Prop) parquet.Row {
+	switch p.Kind {
+	case spate.PropString:
+		if p.Str != "" {
+			return append(dst, parquet.ByteArrayValue(bytesOf(p.Str)).Level(0, 1, c.leaf))
+		}
+	case spate.PropInt:
+		return append(dst, parquet.Int64Value(p.Int).Level(0, 1, c.leaf))
+	case spate.PropBool:
+		return append(dst, parquet.BooleanValue(p.Bool).Level(0, 1, c.leaf))
+	}
+	return append(dst, parquet.NullValue().Level(0, 0, c.leaf))
 }
 
 // bytesOf views s as bytes without copying; the Parquet writer only reads
@@ -213,37 +284,6 @@ func stringField(name string) func(e *spate.Event) string {
 		return func(e *spate.Event) string { return e.Platform }
 	case "app_version":
 		return func(e *spate.Event) string { return e.AppVersion }
-	case "page":
-		return func(e *spate.Event) string { return e.Page }
-	case "referrer":
-		return func(e *spate.Event) string { return e.Referrer }
-	case "content_id":
-		return func(e *spate.Event) string { return e.ContentID }
-	case "image_variant":
-		return func(e *spate.Event) string { return e.ImageVariant }
-	case "list_id":
-		return func(e *spate.Event) string { return e.ListID }
-	case "reason":
-		return func(e *spate.Event) string { return e.Reason }
-	}
-	return nil
-}
-
-func intField(name string) func(e *spate.Event) *int64 {
-	switch name {
-	case "position":
-		return func(e *spate.Event) *int64 { return e.Position }
-	case "position_ms":
-		return func(e *spate.Event) *int64 { return e.PositionMs }
-	case "duration_ms":
-		return func(e *spate.Event) *int64 { return e.DurationMs }
-	}
-	return nil
-}
-
-func boolField(name string) func(e *spate.Event) *bool {
-	if name == "live" {
-		return func(e *spate.Event) *bool { return e.Live }
 	}
 	return nil
 }

@@ -49,9 +49,80 @@ var offlineMix = []weighted[string]{
 	{"play_progress", 60}, {"impression", 20}, {"page_view", 8}, {"click", 5}, {"play_start", 4}, {"play_end", 3},
 }
 
-// fixedMix is the types of fixed-size requests: the request mix's shares.
-var fixedMix = []weighted[string]{
-	{"play_progress", 45}, {"impression", 20}, {"page_view", 12}, {"click", 8}, {"play_start", 6}, {"play_end", 4},
+// modelled are the types whose events the session model writes field by
+// field; any other type with a load weight is generated from its schema.
+var modelled = map[string]bool{"page_view": true, "impression": true, "click": true, "play_start": true, "play_progress": true, "play_end": true}
+
+// mixes derives the request mix and the fixed-size requests' type mix from
+// the schemas' x-spate-load-weight: a modelled type keeps its behavioural
+// request kind, a new type is a request kind of its own with its weight.
+func mixes(reg *registry.Registry) (requests, fixed, offline []weighted[string]) {
+	have := map[string]bool{}
+	for _, typ := range reg.Types() {
+		s, _ := reg.Schema(typ)
+		if s.LoadWeight <= 0 {
+			continue
+		}
+		have[typ] = true
+		fixed = append(fixed, weighted[string]{typ, s.LoadWeight})
+		if !modelled[typ] {
+			requests = append(requests, weighted[string]{typ, s.LoadWeight})
+		}
+	}
+	kindType := map[string]string{KindProgress: "play_progress", KindImpressions: "impression", KindPageView: "page_view",
+		KindClick: "click", KindPlayStart: "play_start", KindPlayEnd: "play_end", KindOfflineFlush: "play_progress"}
+	var known []weighted[string]
+	for _, k := range requestMix {
+		if have[kindType[k.v]] {
+			known = append(known, k)
+		}
+	}
+	for _, o := range offlineMix {
+		if have[o.v] {
+			offline = append(offline, o)
+		}
+	}
+	return append(known, requests...), fixed, offline
+}
+
+// generic fills a type the session model does not know from its schema:
+// every required field, and each optional one half the time, with a valid
+// value of its kind, enum and limits.
+func (t *Traffic) generic(e *spate.Event) {
+	s, _ := t.reg.Schema(e.Type)
+	for _, c := range s.Columns {
+		if c.Envelope || (!c.Required && t.rng.IntN(2) == 0) {
+			continue
+		}
+		switch c.Kind {
+		case registry.Int64:
+			lo, hi := int64(0), int64(1000)
+			if c.HasMin {
+				lo = c.Min
+			}
+			if c.HasMax {
+				hi = c.Max
+			}
+			hi = max(hi, lo)
+			e.Props = append(e.Props, spate.Int(c.Name, lo+t.rng.Int64N(min(hi-lo, 1<<40)+1)))
+		case registry.Bool:
+			e.Props = append(e.Props, spate.Bool(c.Name, t.rng.IntN(2) == 0))
+		default:
+			v := c.Name + "-" + strconv.Itoa(t.rng.IntN(100))
+			switch {
+			case len(c.Enum) > 0:
+				v = pick(t.rng, c.Enum)
+			case c.Format == "uuid":
+				v = t.uuid4()
+			case c.MaxLen > 0 && len(v) > c.MaxLen:
+				v = v[:c.MaxLen]
+			}
+			if v == "" {
+				continue // maxLength 0: only absent is valid
+			}
+			e.Props = append(e.Props, spate.Str(c.Name, v))
+		}
+	}
 }
 
 var platformMix = []weighted[string]{{"web", 40}, {"android", 25}, {"ios", 20}, {"tv", 12}, {"other", 3}}
@@ -113,9 +184,11 @@ type Traffic struct {
 	cfg     TrafficConfig
 	rng     *rand.Rand
 	clients []*client
-	enc     encoder
-	gz      *gzip.Writer
-	zbuf    bytes.Buffer
+	// The mixes, from the schemas' load weights.
+	requests, fixed, offline []weighted[string]
+	enc                      encoder
+	gz                       *gzip.Writer
+	zbuf                     bytes.Buffer
 }
 
 // NewTraffic returns a Traffic whose events are written from reg's schemas.
@@ -130,6 +203,7 @@ func NewTraffic(reg *registry.Registry, seed uint64, cfg TrafficConfig) *Traffic
 		cfg.Catalogue = 5000
 	}
 	t := &Traffic{reg: reg, cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x5ba7e)), enc: encoder{reg: reg}}
+	t.requests, t.fixed, t.offline = mixes(reg)
 	t.clients = make([]*client, cfg.Sessions)
 	for i := range t.clients {
 		t.clients[i] = t.newClient()
@@ -251,7 +325,16 @@ func (t *Traffic) startWatching(c *client) *watching {
 	return w
 }
 
-func ptr[T any](v T) *T { return &v }
+// setProp replaces or adds p.
+func setProp(e *spate.Event, p spate.Prop) {
+	for i := range e.Props {
+		if e.Props[i].Name == p.Name {
+			e.Props[i] = p
+			return
+		}
+	}
+	e.Props = append(e.Props, p)
+}
 
 // event builds one event of typ from c, occurring lag before now.
 func (t *Traffic) event(c *client, typ string, now time.Time, lag time.Duration) clientEvent {
@@ -274,43 +357,48 @@ func (t *Traffic) event(c *client, typ string, now time.Time, lag time.Duration)
 	}
 	switch typ {
 	case "page_view":
-		e.Page = pick(r, pages)
+		e.Props = append(e.Props, spate.Str("page", pick(r, pages)))
 		if r.Float64() < 0.4 {
-			e.Referrer = pick(r, referrers)
+			e.Props = append(e.Props, spate.Str("referrer", pick(r, referrers)))
 		}
 	case "impression":
-		e.ContentID, e.ImageVariant, e.ListID, e.Position = t.contentID(), pick(r, ImageVariants), pick(r, lists), ptr(int64(r.IntN(20)))
+		e.Props = append(e.Props, spate.Str("content_id", t.contentID()), spate.Str("image_variant", pick(r, ImageVariants)),
+			spate.Str("list_id", pick(r, lists)), spate.Int("position", int64(r.IntN(20))))
 	case "click":
 		c.lastVariant = pick(r, ImageVariants)
-		e.ContentID, e.ImageVariant, e.ListID, e.Position = t.contentID(), c.lastVariant, pick(r, lists), ptr(int64(r.IntN(20)))
+		e.Props = append(e.Props, spate.Str("content_id", t.contentID()), spate.Str("image_variant", c.lastVariant),
+			spate.Str("list_id", pick(r, lists)), spate.Int("position", int64(r.IntN(20))))
 	case "play_start":
 		w := t.startWatching(c)
-		e.ContentID, e.PositionMs, e.Live = w.contentID, ptr(w.positionMs), ptr(w.live)
+		e.Props = append(e.Props, spate.Str("content_id", w.contentID))
 		if r.Float64() < 0.8 {
-			e.ImageVariant = w.variant
+			e.Props = append(e.Props, spate.Str("image_variant", w.variant))
 		}
+		e.Props = append(e.Props, spate.Int("position_ms", w.positionMs), spate.Bool("live", w.live))
 	case "play_progress":
 		w := c.watching
 		if w == nil {
 			w = t.startWatching(c)
 		}
 		w.positionMs += 30_000
-		e.ContentID, e.PositionMs = w.contentID, ptr(w.positionMs)
+		e.Props = append(e.Props, spate.Str("content_id", w.contentID), spate.Int("position_ms", w.positionMs))
 		if !w.live {
-			e.DurationMs = ptr(w.durationMs)
+			e.Props = append(e.Props, spate.Int("duration_ms", w.durationMs))
 		}
 	case "play_end":
 		w := c.watching
 		if w == nil {
 			w = t.startWatching(c)
 		}
-		e.ContentID, e.PositionMs = w.contentID, ptr(w.positionMs)
+		e.Props = append(e.Props, spate.Str("content_id", w.contentID), spate.Int("position_ms", w.positionMs))
 		if w.live || w.positionMs < w.durationMs {
-			e.Reason = pick(r, endReasons)
+			e.Props = append(e.Props, spate.Str("reason", pick(r, endReasons)))
 		} else {
-			e.Reason = "completed"
+			e.Props = append(e.Props, spate.Str("reason", "completed"))
 		}
 		c.watching = nil
+	default:
+		t.generic(e)
 	}
 	return clientEvent{Event: e, offset: c.offset}
 }
@@ -321,10 +409,10 @@ func (t *Traffic) request(c *client, now time.Time) Request {
 	var events []clientEvent
 	if n := t.cfg.EventsPerRequest; n > 0 {
 		for range n {
-			events = append(events, t.event(c, pickWeighted(r, fixedMix), now, -1))
+			events = append(events, t.event(c, pickWeighted(r, t.fixed), now, -1))
 		}
 	} else {
-		kind = pickWeighted(r, requestMix)
+		kind = pickWeighted(r, t.requests)
 		switch kind {
 		case KindProgress:
 			events = append(events, t.event(c, "play_progress", now, -1))
@@ -333,14 +421,15 @@ func (t *Traffic) request(c *client, now time.Time) Request {
 			n, list := 5+r.IntN(16), pick(r, lists)
 			for i := range n {
 				e := t.event(c, "impression", now, -1)
-				e.ListID, e.Position = list, ptr(int64(i))
+				setProp(e.Event, spate.Str("list_id", list))
+				setProp(e.Event, spate.Int("position", int64(i)))
 				events = append(events, e)
 			}
 		case KindOfflineFlush:
 			// Queued while offline, sent in one go: up to 50 mixed events
 			// from the last two hours.
 			for range 2 + r.IntN(49) {
-				events = append(events, t.event(c, pickWeighted(r, offlineMix), now, time.Duration(r.Int64N(int64(2*time.Hour/time.Millisecond)))*time.Millisecond))
+				events = append(events, t.event(c, pickWeighted(r, t.offline), now, time.Duration(r.Int64N(int64(2*time.Hour/time.Millisecond)))*time.Millisecond))
 			}
 		default:
 			events = append(events, t.event(c, kind, now, -1))

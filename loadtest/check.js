@@ -72,12 +72,18 @@ function parseEventDocs() {
       sections[current] = {};
       continue;
     }
+    if (line.startsWith('## ')) {
+      current = null; // the guide after the reference
+      continue;
+    }
     const row = line.match(/^\| `([a-z_]+)` \| ([^|]+) \| `[^`]+` \| (yes)? *\| ([^|]*) \| ([^|]*) \|$/);
     if (row && current) {
       const [, name, type, required, rules, meaning] = row;
       const f = { type: type.trim(), required: !!required, rules: rules.trim(), serverOnly: /not accepted from clients/i.test(meaning) };
-      const max = f.rules.match(/≤ (\d+) bytes/);
+      const max = f.rules.match(/≤ (\d+) characters/);
       if (max) f.maxLen = Number(max[1]);
+      const keys = f.rules.match(/≤ (\d+) keys/);
+      if (keys) f.maxKeys = Number(keys[1]);
       const oneOf = f.rules.match(/one of ([a-z, ]+)/);
       if (oneOf) f.enum = oneOf[1].split(',').map((s) => s.trim());
       f.uuid = /UUID/.test(f.rules);
@@ -85,8 +91,8 @@ function parseEventDocs() {
       sections[current][name] = f;
     }
   }
-  const limits = md.match(/one event at most (\d+) bytes of JSON; `attrs` at most (\d+) keys/);
-  return { sections, maxEvent: Number(limits[1]), maxAttrs: Number(limits[2]) };
+  const limits = md.match(/one event at most (\d+) bytes of JSON/);
+  return { sections, maxEvent: Number(limits[1]), maxAttrs: sections._envelope.attrs.maxKeys };
 }
 
 const docs = parseEventDocs();
@@ -108,7 +114,7 @@ function validate(e, nowMs) {
     switch (f.type) {
       case 'string':
         if (typeof v !== 'string') errs.push(`${name} not a string`);
-        else if (f.maxLen && Buffer.byteLength(v) > f.maxLen) errs.push(`${name} longer than ${f.maxLen}`);
+        else if (f.maxLen && [...v].length > f.maxLen) errs.push(`${name} longer than ${f.maxLen}`);
         if (f.enum && !f.enum.includes(v)) errs.push(`${name}=${v} not one of ${f.enum}`);
         if (f.uuid && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v)) errs.push(`${name} not a UUID`);
         break;

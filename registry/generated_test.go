@@ -16,8 +16,9 @@ var update = flag.Bool("update", false, "rewrite the generated files from the re
 func TestGeneratedFilesAreCurrent(t *testing.T) {
 	r := registry.New(registry.Limits{})
 	files := map[string][]byte{
-		filepath.Join("..", "docs", "events.md"):              []byte(r.Markdown()),
-		filepath.Join("..", "terraform", "glue_columns.json"): r.GlueJSON(),
+		filepath.Join("..", "docs", "events.md"):                []byte(r.Markdown()),
+		filepath.Join("..", "terraform", "glue_columns.json"):   r.GlueJSON(),
+		filepath.Join("..", "terraform", "failed_columns.json"): registry.Failed().GlueJSON(),
 	}
 	for path, want := range files {
 		if *update {

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"errors"
-	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -16,9 +15,11 @@ import (
 // reflection, which matters on the ingest hot path. FuzzDecodeMatchesStdlib
 // holds it to encoding/json's behaviour.
 type parser struct {
-	b   []byte
-	i   int
-	err error
+	b     []byte
+	i     int
+	err   error
+	r     *Registry
+	slots []slot
 }
 
 func (p *parser) fail(field, rule string) {
@@ -55,9 +56,9 @@ func (p *parser) peek() byte {
 	return 0
 }
 
-// parseInput fills in from raw, the whole of which must be one object.
-func parseInput(raw []byte, in *input) error {
-	p := &parser{b: raw}
+// parse fills slots from raw, the whole of which must be one object.
+func (r *Registry) parse(raw []byte, slots []slot) error {
+	p := &parser{b: raw, r: r, slots: slots}
 	p.ws()
 	if p.peek() != '{' {
 		if p.i < len(p.b) && validStart(p.b[p.i]) {
@@ -75,17 +76,13 @@ func parseInput(raw []byte, in *input) error {
 	if p.peek() == '}' {
 		p.i++
 	} else {
-		// Keys seen so far: events have a handful, so a linear scan of a
-		// stack array beats a map.
-		var seenBuf [24]string
-		seen := seenBuf[:0]
 		for p.err == nil {
 			p.ws()
 			if p.peek() != '"' {
 				p.syntax()
 				break
 			}
-			key, ok := p.str()
+			key, ok := p.key()
 			if !ok {
 				break
 			}
@@ -96,15 +93,7 @@ func parseInput(raw []byte, in *input) error {
 			}
 			p.i++
 			p.ws()
-			if slices.Contains(seen, key) {
-				// The pipeline's rule (internal/jsonscan): a key named twice
-				// is refused, never resolved first- or last-wins.
-				p.skipValue()
-				p.fail(key, "duplicate key")
-				break
-			}
-			seen = append(seen, key)
-			p.field(key, in)
+			p.field(key)
 			p.ws()
 			if p.peek() == ',' {
 				p.i++
@@ -135,49 +124,48 @@ func validStart(c byte) bool {
 	return c == '{' || c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n'
 }
 
-func (p *parser) field(key string, in *input) {
-	switch key {
-	case "type":
-		p.strField(key, &in.Type)
-	case "event_id":
-		p.strField(key, &in.EventID)
-	case "occurred_at":
-		p.strField(key, &in.OccurredAt)
-	case "user_id":
-		p.strField(key, &in.UserID)
-	case "anonymous_id":
-		p.strField(key, &in.AnonymousID)
-	case "session_id":
-		p.strField(key, &in.SessionID)
-	case "platform":
-		p.strField(key, &in.Platform)
-	case "app_version":
-		p.strField(key, &in.AppVersion)
-	case "page":
-		p.strField(key, &in.Page)
-	case "referrer":
-		p.strField(key, &in.Referrer)
-	case "content_id":
-		p.strField(key, &in.ContentID)
-	case "image_variant":
-		p.strField(key, &in.ImageVariant)
-	case "list_id":
-		p.strField(key, &in.ListID)
-	case "reason":
-		p.strField(key, &in.Reason)
-	case "position":
-		p.intField(key, &in.Position)
-	case "position_ms":
-		p.intField(key, &in.PositionMs)
-	case "duration_ms":
-		p.intField(key, &in.DurationMs)
-	case "live":
-		p.boolField(key, &in.Live)
-	case "attrs":
-		p.attrs(in)
-	default:
+// key reads an object key. A key without escapes, as every field name
+// is, stays a view of the input: the field lookup then allocates nothing.
+func (p *parser) key() ([]byte, bool) {
+	start := p.i + 1
+	for j := start; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			p.i = j + 1
+			return p.b[start:j], true
+		case c == '\\' || c < 0x20:
+			s, ok := p.str()
+			return []byte(s), ok
+		}
+	}
+	p.syntax()
+	return nil, false
+}
+
+func (p *parser) field(keyb []byte) {
+	id, ok := p.r.lookup(keyb)
+	if !ok {
 		p.skipValue()
-		p.fail(key, "unknown field (free-form data goes in attrs)")
+		p.fail(string(keyb), "unknown field (free-form data goes in attrs)")
+		return
+	}
+	key := p.r.fields[id].Name
+	v := &p.slots[id]
+	if v.seen {
+		p.skipValue()
+		p.fail(key, "duplicate key")
+		return
+	}
+	v.seen = true
+	switch p.r.fields[id].Kind {
+	case Int64:
+		p.intField(key, v)
+	case Bool:
+		p.boolField(key, v)
+	case StringMap:
+		p.attrs(key, v)
+	default:
+		p.strField(key, v)
 	}
 }
 
@@ -190,25 +178,24 @@ func (p *parser) literal(word string) bool {
 	return false
 }
 
-func (p *parser) strField(key string, dst *string) {
+func (p *parser) strField(key string, v *slot) {
 	switch p.peek() {
 	case '"':
 		if s, ok := p.str(); ok {
-			*dst = s
+			v.str, v.set = s, s != ""
 		}
 	case 'n':
 		if !p.literal("null") {
 			p.syntax()
 			return
 		}
-		*dst = ""
 	default:
 		p.skipValue()
 		p.fail(key, "must be a string")
 	}
 }
 
-func (p *parser) intField(key string, dst **int64) {
+func (p *parser) intField(key string, v *slot) {
 	c := p.peek()
 	switch {
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -216,54 +203,50 @@ func (p *parser) intField(key string, dst **int64) {
 		if p.err != nil {
 			return
 		}
+		// Integers are written as integers: JSON Schema would take 1.0
+		// and 1e3, but spate has always refused them (docs/events.md).
 		n, err := strconv.ParseInt(tok, 10, 64)
 		if !isInt || err != nil {
 			p.fail(key, "must be an integer in the int64 range")
 			return
 		}
-		*dst = &n
+		v.num, v.set = n, true
 	case c == 'n':
 		if !p.literal("null") {
 			p.syntax()
 			return
 		}
-		*dst = nil
 	default:
 		p.skipValue()
 		p.fail(key, "must be an integer in the int64 range")
 	}
 }
 
-func (p *parser) boolField(key string, dst **bool) {
+func (p *parser) boolField(key string, v *slot) {
 	switch {
 	case p.literal("true"):
-		v := true
-		*dst = &v
+		v.b, v.set = true, true
 	case p.literal("false"):
-		v := false
-		*dst = &v
+		v.b, v.set = false, true
 	case p.literal("null"):
-		*dst = nil
 	default:
 		p.skipValue()
 		p.fail(key, "must be a boolean")
 	}
 }
 
-func (p *parser) attrs(in *input) {
+func (p *parser) attrs(key string, v *slot) {
 	if p.literal("null") {
-		in.Attrs = nil
 		return
 	}
 	if p.peek() != '{' {
 		p.skipValue()
-		p.fail("attrs", "must be an object of strings")
+		p.fail(key, "must be an object of strings")
 		return
 	}
 	p.i++
-	if in.Attrs == nil {
-		in.Attrs = map[string]string{}
-	}
+	attrs := map[string]string{}
+	defer func() { v.attrs, v.set = attrs, len(attrs) > 0 }()
 	p.ws()
 	if p.peek() == '}' {
 		p.i++
@@ -286,21 +269,24 @@ func (p *parser) attrs(in *input) {
 		}
 		p.i++
 		p.ws()
+		if _, dup := attrs[k]; dup {
+			p.fail(key, "duplicate key "+strconvQuote(k))
+		}
 		switch p.peek() {
 		case '"':
-			if v, ok := p.str(); ok {
-				p.attr(in, k, v)
+			if s, ok := p.str(); ok {
+				attrs[k] = s
 			}
 		case 'n':
-			// encoding/json leaves a map entry for null as the zero value.
+			// null is the empty string, as encoding/json leaves it.
 			if !p.literal("null") {
 				p.syntax()
 				return
 			}
-			p.attr(in, k, "")
+			attrs[k] = ""
 		default:
 			p.skipValue()
-			p.fail("attrs", "must be an object of strings")
+			p.fail(key, "must be an object of strings")
 		}
 		p.ws()
 		if p.peek() == ',' {
@@ -443,15 +429,6 @@ func (p *parser) hex4() (rune, bool) {
 	return r, true
 }
 
-// attr sets one attrs entry, refusing a key named twice.
-func (p *parser) attr(in *input, k, v string) {
-	if _, dup := in.Attrs[k]; dup {
-		p.fail("attrs", "duplicate key")
-		return
-	}
-	in.Attrs[k] = v
-}
-
 // skipValue consumes any JSON value, checking its syntax.
 func (p *parser) skipValue() {
 	end, err := jsonscan.Skip(p.b, p.i)
@@ -461,4 +438,11 @@ func (p *parser) skipValue() {
 	} else if err != nil {
 		p.syntax()
 	}
+}
+
+func strconvQuote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -1,4 +1,5 @@
-// Package registry is the single source of truth for spate's event types:
+// Package registry compiles the event schemas (schemas/, JSON Schema files)
+// into spate's single source of truth for event types:
 // which fields each type allows and requires, how each is validated, and the
 // columns the lake (Parquet locally, Glue + Firehose in AWS) stores. The
 // docs in docs/events.md and the Glue columns terraform reads are generated
@@ -7,14 +8,13 @@ package registry
 
 import (
 	"fmt"
+	"os"
 	"slices"
-	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
-
-	"github.com/google/uuid"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/schemas"
 )
 
 // Kind is a field's storage type.
@@ -60,60 +60,93 @@ func (k Kind) jsonName() string {
 	}
 }
 
-// Field describes one event field.
+// Field describes one event field, compiled from its property schema.
 type Field struct {
 	Name   string
 	Kind   Kind
 	Doc    string
-	MaxLen int      // strings: bytes; StringMap: bytes per key and value
+	Format string   // "uuid", "date-time" or ""
+	MaxLen int      // strings: characters (maxLength); StringMap: per key and value
 	Enum   []string // allowed values, when non-empty
-	// LowCardinality marks strings worth dictionary encoding in Parquet.
-	LowCardinality bool
+	// Min and Max bound integers (minimum, maximum), when HasMin / HasMax.
+	Min, Max       int64
+	HasMin, HasMax bool
+	MaxKeys        int // StringMap: maxProperties
 
-	// Typed accessors; the one matching Kind is set. Validation uses them
-	// directly: boxing every field into an interface cost an allocation
-	// per field per event on the ingest hot path.
-	str  func(e *spate.Event) string
-	i64  func(e *spate.Event) *int64
-	bool func(e *spate.Event) *bool
-	time func(e *spate.Event) time.Time
-	smap func(e *spate.Event) map[string]string
+	LowCardinality bool   // x-spate-dictionary: dictionary-encode in Parquet
+	Personal       bool   // x-spate-personal: a personal identifier
+	AggregateKey   string // x-spate-aggregate-key: the aggregate key part it fills
+	Envelope       bool   // every type has it
+	ServerSet      bool   // set by ingest, refused from clients (received_at)
+
+	id  int // index in the registry's union of fields
+	env int // which spate.Event envelope field it is (envelope only)
 }
+
+// The envelope fields, as Decode sets them on spate.Event.
+const (
+	envOther = iota
+	envEventID
+	envUserID
+	envAnonymousID
+	envSessionID
+	envPlatform
+	envAppVersion
+	envAttrs
+)
+
+var envelopeSlots = map[string]int{"event_id": envEventID, "user_id": envUserID, "anonymous_id": envAnonymousID,
+	"session_id": envSessionID, "platform": envPlatform, "app_version": envAppVersion, "attrs": envAttrs}
 
 // IsSet reports whether the field is set in e.
 func (f *Field) IsSet(e *spate.Event) bool {
-	switch f.Kind {
-	case Int64:
-		return f.i64(e) != nil
-	case Bool:
-		return f.bool(e) != nil
-	case Timestamp:
-		return !f.time(e).IsZero()
-	case StringMap:
-		return len(f.smap(e)) > 0
-	default:
-		return f.str(e) != ""
-	}
+	_, ok := f.Value(e)
+	return ok
 }
 
 // Value returns the field's value in e, typed by Kind (string, int64, bool,
 // time.Time, map[string]string), and whether it is set.
 func (f *Field) Value(e *spate.Event) (any, bool) {
-	if !f.IsSet(e) {
-		return nil, false
+	if !f.Envelope {
+		p, ok := e.Prop(f.Name)
+		if !ok {
+			return nil, false
+		}
+		switch p.Kind {
+		case spate.PropInt:
+			return p.Int, true
+		case spate.PropBool:
+			return p.Bool, true
+		default:
+			return p.Str, p.Str != ""
+		}
 	}
-	switch f.Kind {
-	case Int64:
-		return *f.i64(e), true
-	case Bool:
-		return *f.bool(e), true
-	case Timestamp:
-		return f.time(e), true
-	case StringMap:
-		return f.smap(e), true
-	default:
-		return f.str(e), true
+	var s string
+	switch f.Name {
+	case "occurred_at", "received_at":
+		t := e.OccurredAt
+		if f.Name == "received_at" {
+			t = e.ReceivedAt
+		}
+		return t, !t.IsZero()
+	case "attrs":
+		return e.Attrs, len(e.Attrs) > 0
+	case "type":
+		s = e.Type
+	case "event_id":
+		s = e.EventID
+	case "user_id":
+		s = e.UserID
+	case "anonymous_id":
+		s = e.AnonymousID
+	case "session_id":
+		s = e.SessionID
+	case "platform":
+		s = e.Platform
+	case "app_version":
+		s = e.AppVersion
 	}
+	return s, s != ""
 }
 
 // Column is a field as one event type uses it.
@@ -124,79 +157,168 @@ type Column struct {
 	Required bool
 }
 
-// Schema is one event type: the envelope columns, then its own.
+// Schema is one version of an event type: the envelope columns, then its
+// own. Registry.Schema returns a type's newest version, which ingest
+// validates against and whose columns the lake table has.
 type Schema struct {
 	Type    string
 	Doc     string
-	Columns []Column
-	allowed map[string]bool
+	Version Version
+	ID      string // $id
+	File    string // path in the schema directory
+	// EnvelopeFile is the envelope schema it $refs.
+	EnvelopeFile string
+	Order        int // x-spate-order: documentation order
+	// Table is the lake table (and Glue table, Firehose stream suffix):
+	// the type's name for MODEL 1, <type>_v<MODEL> after a breaking change.
+	Table string
+	// Counts is the aggregate measure this type counts towards
+	// (x-spate-aggregate-counts), or "".
+	Counts string
+	// LoadWeight is the type's share of generated load
+	// (x-spate-load-weight); 0 generates none.
+	LoadWeight int
+	Columns    []Column
+	// Versions lists every version of the type, oldest first (on the
+	// newest only).
+	Versions []*Schema
+	allowed  map[string]bool
+	col      []int // registry field id → index in Columns, or -1
+}
+
+// Column returns the column called name.
+func (s *Schema) Column(name string) (Column, bool) {
+	for _, c := range s.Columns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
 }
 
 // Limits bound what the registry accepts.
 type Limits struct {
 	MaxFuture time.Duration // occurred_at later than receipt + MaxFuture is rejected
 	MaxPast   time.Duration // occurred_at earlier than receipt - MaxPast is rejected
-	MaxAttrs  int
-	MaxEvent  int // bytes of one event's JSON
+	MaxEvent  int           // bytes of one event's JSON
 }
 
 // DefaultLimits are the documented defaults.
 var DefaultLimits = Limits{
 	MaxFuture: 24 * time.Hour,
 	MaxPast:   30 * 24 * time.Hour,
-	MaxAttrs:  20,
 	MaxEvent:  32 << 10,
 }
 
-// Registry holds every event type's schema. It is immutable after New and
-// safe for concurrent use.
+// Registry holds every event type's schema. It is immutable after Load
+// and safe for concurrent use.
 type Registry struct {
 	limits  Limits
-	fields  []*Field // every field, in canonical order
-	byName  map[string]*Field
+	fields  []*Field       // the union of every type's fields, in canonical order
+	index   map[string]int // client-settable field name → id
 	schemas map[string]*Schema
 	types   []string
+	slots   sync.Pool // []slot of len(fields), reused across Decode calls
+
+	typeID, occurredID int // slots of type and occurred_at
+	// byLen indexes the client-settable fields by name length: a key is
+	// compared with the one to three names of its length, cheaper than
+	// hashing it on the hot path.
+	byLen [33][]int
 }
 
-// New returns the registry of spate's event types with the given limits;
-// zero fields of limits take DefaultLimits.
+// lookup returns the id of the client-settable field called key.
+func (r *Registry) lookup(key []byte) (int, bool) {
+	if len(key) >= len(r.byLen) {
+		return 0, false
+	}
+	for _, id := range r.byLen[len(key)] {
+		if string(key) == r.fields[id].Name {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+// New returns the registry of the default schemas (package schemas) with
+// the given limits; zero fields of limits take DefaultLimits. The default
+// schemas are tested to load, so a failure here is a build defect.
 func New(limits Limits) *Registry {
+	r, err := Load(schemas.FS, limits)
+	if err != nil {
+		panic(fmt.Sprintf("registry: default schemas: %v", err))
+	}
+	return r
+}
+
+// FromDir loads the schemas in dir, or the defaults when dir is "".
+func FromDir(dir string, limits Limits) (*Registry, error) {
+	if dir == "" {
+		return Load(schemas.FS, limits)
+	}
+	return Load(os.DirFS(dir), limits)
+}
+
+func newRegistry(limits Limits) *Registry {
 	if limits.MaxFuture == 0 {
 		limits.MaxFuture = DefaultLimits.MaxFuture
 	}
 	if limits.MaxPast == 0 {
 		limits.MaxPast = DefaultLimits.MaxPast
 	}
-	if limits.MaxAttrs == 0 {
-		limits.MaxAttrs = DefaultLimits.MaxAttrs
-	}
 	if limits.MaxEvent == 0 {
 		limits.MaxEvent = DefaultLimits.MaxEvent
 	}
-	r := &Registry{limits: limits, byName: map[string]*Field{}, schemas: map[string]*Schema{}}
-	for _, f := range fieldDefs() {
-		f := f
-		r.fields = append(r.fields, &f)
-		r.byName[f.Name] = r.fields[len(r.fields)-1]
+	return &Registry{limits: limits, index: map[string]int{}, schemas: map[string]*Schema{}}
+}
+
+// add indexes the newest version of every type, in documentation order.
+func (r *Registry) add(all []*Schema) error {
+	byName := map[string]*Field{}
+	keyed := map[string]string{}
+	for _, s := range all {
+		for _, v := range s.Versions {
+			for _, c := range v.Columns {
+				f, ok := byName[c.Name]
+				if !ok {
+					f = c.Field
+					f.id = len(r.fields)
+					r.fields = append(r.fields, f)
+					byName[c.Name] = f
+					if !f.ServerSet {
+						r.index[f.Name] = f.id
+					}
+				} else if f.Kind != c.Kind {
+					return &SchemaError{File: v.File, Pointer: "/properties/" + c.Name, Msg: fmt.Sprintf("%q is a %s here but a %s elsewhere: one field name has one type across all schemas", c.Name, c.Kind.jsonName(), f.Kind.jsonName())}
+				}
+				c.Field.id = f.id
+				if c.AggregateKey != "" {
+					if other, ok := keyed[c.AggregateKey]; ok && other != c.Name {
+						return &SchemaError{File: v.File, Pointer: "/properties/" + c.Name + "/x-spate-aggregate-key", Msg: fmt.Sprintf("aggregate key part %q is already filled by %q", c.AggregateKey, other)}
+					}
+					keyed[c.AggregateKey] = c.Name
+				}
+			}
+		}
 	}
-	for _, td := range typeDefs() {
-		s := &Schema{Type: td.name, Doc: td.doc, allowed: map[string]bool{}}
-		for _, name := range envelope {
-			s.Columns = append(s.Columns, Column{Field: r.byName[name], Required: slices.Contains(envelopeRequired, name)})
+	for _, s := range all {
+		s.col = make([]int, len(r.fields))
+		for i := range s.col {
+			s.col[i] = -1
 		}
-		for _, name := range td.required {
-			s.Columns = append(s.Columns, Column{Field: r.byName[name], Required: true})
+		for i, c := range s.Columns {
+			s.col[c.id] = i
 		}
-		for _, name := range td.optional {
-			s.Columns = append(s.Columns, Column{Field: r.byName[name]})
-		}
-		for _, c := range s.Columns {
-			s.allowed[c.Name] = true
-		}
-		r.schemas[td.name] = s
-		r.types = append(r.types, td.name)
+		r.schemas[s.Type] = s
+		r.types = append(r.types, s.Type)
 	}
-	return r
+	r.typeID, r.occurredID = r.index["type"], r.index["occurred_at"]
+	for name, id := range r.index {
+		r.byLen[len(name)] = append(r.byLen[len(name)], id)
+	}
+	n := len(r.fields)
+	r.slots.New = func() any { s := make([]slot, n); return &s }
+	return nil
 }
 
 // Limits returns the limits in force.
@@ -205,7 +327,7 @@ func (r *Registry) Limits() Limits { return r.limits }
 // Types lists the event types in documentation order.
 func (r *Registry) Types() []string { return slices.Clone(r.types) }
 
-// Schema returns the schema of typ.
+// Schema returns the newest version of typ.
 func (r *Registry) Schema(typ string) (*Schema, bool) {
 	s, ok := r.schemas[typ]
 	return s, ok
@@ -214,158 +336,32 @@ func (r *Registry) Schema(typ string) (*Schema, bool) {
 // Fields lists every field of every type in canonical order.
 func (r *Registry) Fields() []*Field { return slices.Clone(r.fields) }
 
-// input mirrors the accepted JSON. Strings stay strings and timestamps stay
-// text so every rule can name the field it checks.
-type input struct {
-	Type         string            `json:"type"`
-	EventID      string            `json:"event_id"`
-	OccurredAt   string            `json:"occurred_at"`
-	UserID       string            `json:"user_id"`
-	AnonymousID  string            `json:"anonymous_id"`
-	SessionID    string            `json:"session_id"`
-	Platform     string            `json:"platform"`
-	AppVersion   string            `json:"app_version"`
-	Attrs        map[string]string `json:"attrs"`
-	Page         string            `json:"page"`
-	Referrer     string            `json:"referrer"`
-	ContentID    string            `json:"content_id"`
-	ImageVariant string            `json:"image_variant"`
-	ListID       string            `json:"list_id"`
-	Position     *int64            `json:"position"`
-	PositionMs   *int64            `json:"position_ms"`
-	DurationMs   *int64            `json:"duration_ms"`
-	Live         *bool             `json:"live"`
-	Reason       string            `json:"reason"`
+// Counted maps each type counted by the aggregates to its measure
+// (x-spate-aggregate-counts).
+func (r *Registry) Counted() map[string]string {
+	out := map[string]string{}
+	for _, t := range r.types {
+		if c := r.schemas[t].Counts; c != "" {
+			out[t] = c
+		}
+	}
+	return out
+}
+
+// KeyFields maps each aggregate key part to the field that fills it
+// (x-spate-aggregate-key).
+func (r *Registry) KeyFields() map[string]string {
+	out := map[string]string{}
+	for _, f := range r.fields {
+		if f.AggregateKey != "" {
+			out[f.AggregateKey] = f.Name
+		}
+	}
+	return out
 }
 
 func invalid(field, rule string) error {
 	return &spate.FieldError{Field: field, Rule: rule, Err: spate.ErrInvalid}
-}
-
-// Decode parses one event's JSON, validates it against its type's schema
-// and normalises it: event_id assigned when missing, occurred_at defaulted
-// to receivedAt, both timestamps UTC at millisecond precision. Errors are
-// *spate.FieldError naming the field and the rule.
-func (r *Registry) Decode(raw []byte, receivedAt time.Time) (*spate.Event, error) {
-	if len(raw) > r.limits.MaxEvent {
-		return nil, &spate.FieldError{Rule: fmt.Sprintf("event larger than %d bytes", r.limits.MaxEvent), Err: spate.ErrTooLarge}
-	}
-	if !utf8.Valid(raw) {
-		return nil, invalid("", "invalid UTF-8")
-	}
-	var in input
-	if err := parseInput(raw, &in); err != nil {
-		return nil, err
-	}
-	e := &spate.Event{
-		Type: in.Type, EventID: in.EventID, UserID: in.UserID, AnonymousID: in.AnonymousID,
-		SessionID: in.SessionID, Platform: in.Platform, AppVersion: in.AppVersion, Attrs: in.Attrs,
-		Page: in.Page, Referrer: in.Referrer, ContentID: in.ContentID, ImageVariant: in.ImageVariant,
-		ListID: in.ListID, Position: in.Position, PositionMs: in.PositionMs, DurationMs: in.DurationMs,
-		Live: in.Live, Reason: in.Reason,
-	}
-	if err := r.validate(e, in.OccurredAt, receivedAt); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-func (r *Registry) validate(e *spate.Event, occurredAt string, receivedAt time.Time) error {
-	if e.Type == "" {
-		return invalid("type", "required")
-	}
-	s, ok := r.schemas[e.Type]
-	if !ok {
-		return &spate.FieldError{Field: "type", Rule: fmt.Sprintf("unknown type %q (known: %s)", truncate(e.Type, 40), strings.Join(r.types, ", ")), Err: spate.ErrUnknownType}
-	}
-	for _, f := range r.fields {
-		if f.Name == "occurred_at" || f.Name == "received_at" {
-			continue
-		}
-		if !s.allowed[f.Name] && f.IsSet(e) {
-			return invalid(f.Name, "not allowed for type "+e.Type)
-		}
-	}
-	for _, c := range s.Columns {
-		if c.Name == "occurred_at" || c.Name == "received_at" || c.Name == "event_id" {
-			continue
-		}
-		if !c.IsSet(e) {
-			if c.Required {
-				return invalid(c.Name, "required")
-			}
-			continue
-		}
-		if err := r.check(c.Field, e); err != nil {
-			return err
-		}
-	}
-	if e.UserID == "" && e.AnonymousID == "" {
-		return invalid("user_id", "user_id or anonymous_id required")
-	}
-	if e.EventID != "" {
-		id, err := uuid.Parse(e.EventID)
-		if err != nil || len(e.EventID) != 36 {
-			return invalid("event_id", "must be a UUID (8-4-4-4-12 hex)")
-		}
-		if strings.ContainsAny(e.EventID, "ABCDEF") {
-			e.EventID = id.String()
-		}
-	} else {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("assign event_id: %w", err)
-		}
-		e.EventID = id.String()
-	}
-	e.ReceivedAt = receivedAt.UTC().Truncate(time.Millisecond)
-	if occurredAt == "" {
-		e.OccurredAt = e.ReceivedAt
-	} else {
-		t, err := time.Parse(time.RFC3339Nano, occurredAt)
-		if err != nil {
-			return invalid("occurred_at", "must be an RFC 3339 timestamp with offset")
-		}
-		if t.After(receivedAt.Add(r.limits.MaxFuture)) {
-			return invalid("occurred_at", fmt.Sprintf("more than %s in the future", r.limits.MaxFuture))
-		}
-		if t.Before(receivedAt.Add(-r.limits.MaxPast)) {
-			return invalid("occurred_at", fmt.Sprintf("more than %s in the past", r.limits.MaxPast))
-		}
-		e.OccurredAt = t.UTC().Truncate(time.Millisecond)
-	}
-	return nil
-}
-
-func (r *Registry) check(f *Field, e *spate.Event) error {
-	switch f.Kind {
-	case String:
-		s := f.str(e)
-		if f.MaxLen > 0 && len(s) > f.MaxLen {
-			return invalid(f.Name, fmt.Sprintf("longer than %d bytes", f.MaxLen))
-		}
-		if len(f.Enum) > 0 && !slices.Contains(f.Enum, s) {
-			return invalid(f.Name, "must be one of "+strings.Join(f.Enum, ", "))
-		}
-	case Int64:
-		if *f.i64(e) < 0 {
-			return invalid(f.Name, "must not be negative")
-		}
-	case StringMap:
-		m := f.smap(e)
-		if len(m) > r.limits.MaxAttrs {
-			return invalid(f.Name, fmt.Sprintf("more than %d keys", r.limits.MaxAttrs))
-		}
-		for k, val := range m {
-			if k == "" || len(k) > f.MaxLen {
-				return invalid(f.Name, fmt.Sprintf("keys must be 1 to %d bytes", f.MaxLen))
-			}
-			if len(val) > f.MaxLen {
-				return invalid(f.Name, fmt.Sprintf("values must be at most %d bytes", f.MaxLen))
-			}
-		}
-	}
-	return nil
 }
 
 func truncate(s string, n int) string {

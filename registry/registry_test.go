@@ -46,11 +46,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"occurred_at without offset", `{"type":"click","content_id":"c","platform":"web","user_id":"u","occurred_at":"2026-11-27T10:00:00"}`, "occurred_at", "RFC 3339", spate.ErrInvalid},
 		{"occurred_at far future", `{"type":"click","content_id":"c","platform":"web","user_id":"u","occurred_at":"2026-11-28T12:00:01Z"}`, "occurred_at", "in the future", spate.ErrInvalid},
 		{"occurred_at far past", `{"type":"click","content_id":"c","platform":"web","user_id":"u","occurred_at":"1970-01-01T00:00:00Z"}`, "occurred_at", "in the past", spate.ErrInvalid},
-		{"user_id too long", `{"type":"click","content_id":"c","platform":"web","user_id":"` + long + `"}`, "user_id", "longer than 128 bytes", spate.ErrInvalid},
+		{"user_id too long", `{"type":"click","content_id":"c","platform":"web","user_id":"` + long + `"}`, "user_id", "longer than 128 characters", spate.ErrInvalid},
 		{"too many attrs", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":` + string(tooMany) + `}`, "attrs", "more than 20 keys", spate.ErrInvalid},
 		{"attr not a string", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":1}}`, "attrs", "must be an object of strings", spate.ErrInvalid},
 		{"nested attrs", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":{"b":"c"}}}`, "attrs", "must be", spate.ErrInvalid},
-		{"attr value too long", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":"` + strings.Repeat("v", 257) + `"}}`, "attrs", "at most 256 bytes", spate.ErrInvalid},
+		{"attr value too long", `{"type":"click","content_id":"c","platform":"web","user_id":"u","attrs":{"a":"` + strings.Repeat("v", 257) + `"}}`, "attrs", "at most 256 characters", spate.ErrInvalid},
 		{"negative position", `{"type":"click","content_id":"c","platform":"web","user_id":"u","position":-1}`, "position", "must not be negative", spate.ErrInvalid},
 		{"fractional position", `{"type":"click","content_id":"c","platform":"web","user_id":"u","position":1.5}`, "position", "must be an integer", spate.ErrInvalid},
 		{"huge number", `{"type":"play_progress","content_id":"c","platform":"web","user_id":"u","position_ms":99999999999999999999999}`, "position_ms", "int64 range", spate.ErrInvalid},
@@ -105,8 +105,11 @@ func TestDecodeNormalises(t *testing.T) {
 	if want := now.Truncate(time.Millisecond); !e.ReceivedAt.Equal(want) {
 		t.Errorf("received_at = %v, want %v", e.ReceivedAt, want)
 	}
-	if e.PositionMs == nil || *e.PositionMs != 0 || e.Live == nil || *e.Live {
-		t.Errorf("zero values lost: position_ms %v live %v", e.PositionMs, e.Live)
+	if p, ok := e.Prop("position_ms"); !ok || p.Int != 0 {
+		t.Errorf("zero value lost: position_ms %+v", p)
+	}
+	if p, ok := e.Prop("live"); !ok || p.Bool {
+		t.Errorf("zero value lost: live %+v", p)
 	}
 	if e.PartitionKey() != "s1" {
 		t.Errorf("partition key = %s", e.PartitionKey())

@@ -23,7 +23,7 @@ func testDecoder() *decoder {
 func TestDecode(t *testing.T) {
 	pos := int64(3)
 	canonical := (&spate.Event{Type: "click", EventID: "0190a3c4-1111-7000-8000-000000000001", Platform: "web",
-		UserID: "u1", ContentID: "c1", Position: &pos, OccurredAt: time.Unix(1700000000, 0), ReceivedAt: time.Unix(1700000001, 0),
+		UserID: "u1", Props: []spate.Prop{spate.Str("content_id", "c1"), spate.Int("position", pos)}, OccurredAt: time.Unix(1700000000, 0), ReceivedAt: time.Unix(1700000001, 0),
 		Attrs: map[string]string{"k": "line\nbreak"}}).AppendJSON(nil)
 	tests := []struct {
 		name     string
@@ -95,8 +95,8 @@ func TestDecodeCanonicalDoesNotCopy(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	pos := int64(1)
 	for _, e := range []*spate.Event{
-		{Type: "impression", EventID: "0190a3c4-1111-7000-8000-000000000001", Platform: "tv", AnonymousID: "a", ContentID: "c", ImageVariant: "v", Position: &pos},
-		{Type: "page_view", Platform: "web", UserID: "u", Page: "/\u2028\"x\"", Attrs: map[string]string{"a": "b"}},
+		{Type: "impression", EventID: "0190a3c4-1111-7000-8000-000000000001", Platform: "tv", AnonymousID: "a", Props: []spate.Prop{spate.Str("content_id", "c"), spate.Str("image_variant", "v"), spate.Int("position", pos)}},
+		{Type: "page_view", Platform: "web", UserID: "u", Props: []spate.Prop{spate.Str("page", "/\u2028\"x\"")}, Attrs: map[string]string{"a": "b"}},
 	} {
 		f.Add(e.AppendJSON(nil))
 	}

@@ -90,7 +90,7 @@ func events(n int) []spate.Record {
 	for i := range recs {
 		pos := int64(i)
 		e := &spate.Event{Type: types[i%len(types)], EventID: fmt.Sprintf("0190a3c4-0000-7000-8000-%012d", i),
-			OccurredAt: at, ReceivedAt: at, SessionID: fmt.Sprintf("s%d", i%7), UserID: "u", Platform: "web", ContentID: "c", PositionMs: &pos}
+			OccurredAt: at, ReceivedAt: at, SessionID: fmt.Sprintf("s%d", i%7), UserID: "u", Platform: "web", Props: []spate.Prop{spate.Str("content_id", "c"), spate.Int("position_ms", pos)}}
 		recs[i] = spate.Record{PartitionKey: e.PartitionKey(), Data: e.AppendJSON(nil), ShardID: "shardId-000000000000",
 			SequenceNumber: fmt.Sprintf("%021d", i), ArrivedAt: at}
 	}
@@ -331,7 +331,7 @@ func (h *hangingDest) PutBatch(ctx context.Context, stream string, records [][]b
 
 func TestRouteDeadLetters(t *testing.T) {
 	good := events(6)
-	huge := &spate.Event{Type: "page_view", Platform: "web", UserID: "u", Page: strings.Repeat("p", 2000)}
+	huge := &spate.Event{Type: "page_view", Platform: "web", UserID: "u", Props: []spate.Prop{spate.Str("page", strings.Repeat("p", 2000))}}
 	recs := append(slices.Clone(good),
 		spate.Record{Data: []byte("Hello World"), SequenceNumber: "100"},
 		spate.Record{Data: []byte(`{"type":"purchase","platform":"web"}`), SequenceNumber: "101"},

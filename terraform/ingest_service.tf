@@ -143,6 +143,7 @@ locals {
     SPATE_DRAIN_TIMEOUT = "${var.ingest_drain_timeout_seconds}s"
     # The same limit the WAF's body-size rule is sized from.
     SPATE_MAX_BODY_BYTES = tostring(var.ingest_max_body_bytes)
+    SPATE_FAILED_STREAM  = aws_kinesis_firehose_delivery_stream.failed.name
     AWS_REGION           = var.region
   })
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/spate-dev/spate/awslambda"
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/kinesis"
+	"github.com/spate-dev/spate/registry"
 )
 
 func main() {
@@ -51,6 +52,13 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		}
 		cfg.StateBytes = n
 	}
+	// Which types count, and which fields key the aggregates, come from
+	// the schemas' annotations.
+	reg, err := registry.FromDir(getenv("SPATE_SCHEMAS"), registry.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("SPATE_SCHEMAS: %w", err)
+	}
+	cfg.Counted, cfg.KeyFields = reg.Counted(), reg.KeyFields()
 	folder, err := aggregate.New(cfg)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -45,10 +46,26 @@ func main() {
 }
 
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*awslambda.RouterHandler, error) {
-	reg := registry.New(registry.Limits{})
-	streams, err := awslambda.RouterStreams(reg.Types(), getenv)
+	reg, err := registry.FromDir(getenv("SPATE_SCHEMAS"), registry.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("SPATE_SCHEMAS: %w", err)
+	}
+	// Delivery streams are per lake table (a new MODEL is a new table,
+	// <type>_v<MODEL>, as terraform names them from glue_columns.json).
+	var tables []string
+	tableOf := map[string]string{}
+	for _, t := range reg.Types() {
+		sc, _ := reg.Schema(t)
+		tables = append(tables, sc.Table)
+		tableOf[t] = sc.Table
+	}
+	byTable, err := awslambda.RouterStreams(tables, getenv)
 	if err != nil {
 		return nil, err
+	}
+	streams := map[string]string{}
+	for t, table := range tableOf {
+		streams[t] = byTable[table]
 	}
 	queue := getenv("SPATE_DEAD_LETTER_QUEUE_URL")
 	if queue == "" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 	awskinesis "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/go-chi/chi/v5"
@@ -15,9 +16,12 @@ import (
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/batch"
+	"github.com/spate-dev/spate/failed"
+	"github.com/spate-dev/spate/firehose"
 	"github.com/spate-dev/spate/ingest"
 	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/prom"
+	"github.com/spate-dev/spate/registry"
 	"github.com/spate-dev/spate/sqs"
 )
 
@@ -35,6 +39,8 @@ type ingestConfig struct {
 	aggregate   bool
 	aggBytes    int
 	shardEvery  time.Duration
+	schemas     string
+	failed      string
 }
 
 func ingestEnv(c *ingestConfig) []envVar {
@@ -70,6 +76,8 @@ func ingestEnv(c *ingestConfig) []envVar {
 		{"SPATE_KINESIS_AGGREGATION", "true", "pack events into KPL aggregated records per shard; false: one record per event", boolVar(&c.aggregate)},
 		{"SPATE_KINESIS_RECORD_BYTES", "25600", "most bytes of one aggregated record (25 KiB: one PUT payload unit; at most 1048576)", intVar(&c.aggBytes)},
 		{"SPATE_SHARD_REFRESH", "1m", "how often the shard map is re-read with ListShards (also at once when a put lands on an unexpected shard)", durationVar(&c.shardEvery)},
+		{"SPATE_SCHEMAS", "", "directory of event schemas replacing the embedded ones (docs/events.md)", stringVar(&c.schemas)},
+		{"SPATE_FAILED_STREAM", "", "Firehose stream that keeps rejected events (failed/ in the lake); without it they are answered but not kept", stringVar(&c.failed)},
 	}
 }
 
@@ -102,10 +110,19 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	}
 	c.front.HTTP.APIKeys = keys
 	c.front.HTTP.AllowedOrigins = splitList(c.origins)
+	if c.front.Registry, err = registry.FromDir(c.schemas, registry.Limits{}); err != nil {
+		return fmt.Errorf("SPATE_SCHEMAS: %w", err)
+	}
 
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
+	}
+	if c.failed != "" {
+		keeper := failed.New(firehose.NewDestination(awsfirehose.NewFromConfig(awsCfg)), c.front.Registry, failed.Config{Stream: c.failed}, env.log.With("subsystem", "failed"))
+		go keeper.Run(ctx)
+		defer func() { _ = keeper.Close(context.Background()) }()
+		c.front.HTTP.Failed = keeper
 	}
 	kin := awskinesis.NewFromConfig(awsCfg)
 	redrive := c.redrive && c.dlqURL != ""

@@ -40,6 +40,7 @@ type localConfig struct {
 	Shards        int
 	MaxDisk       int64
 	Stream        string // disk or memory
+	Schemas       string // directory replacing the embedded schemas
 	// Now is local mode's one clock: the stream's arrival stamps, the
 	// lake's partitions, ingest's received_at, window closes and the
 	// reward sender's MaxAge all read it.
@@ -96,6 +97,7 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	fs.Var((*stringList)(&cfg.RewardURLs), "reward-url", "reward API URL to POST aggregates to (repeatable); none: the built-in demo receiver")
 	fs.StringVar(&cfg.Stream, "stream", "disk", "disk: the durable stream under <data>/stream (a 202 survives kill -9); memory: in memory, for benchmarks (a crash loses what is not yet in the lake)")
 	fs.IntVar(&cfg.Shards, "shards", 4, "shards of the stream (fixed when <data>/stream is created)")
+	fs.StringVar(&cfg.Schemas, "schemas", env.getenv("SPATE_SCHEMAS"), "directory of event schemas replacing the embedded ones (default $SPATE_SCHEMAS)")
 	fs.Var((*byteSize)(&cfg.MaxDisk), "max-disk", "most disk the stream may use (e.g. 512MiB, 4GiB); when it is full ingest answers 503 until the consumers catch up")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listen address of GET /metrics; empty: served on --addr")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", 5*time.Second, "longest a request body may take to arrive after its headers (408 after)")
@@ -126,28 +128,39 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	}
 	log := env.log
 	cfg.Now = clock.Or(env.now)
+	reg, err := registry.FromDir(cfg.Schemas, registry.Limits{})
+	if err != nil {
+		return fmt.Errorf("--schemas: %w", err)
+	}
 	stream, srec, err := openLocalStream(cfg)
 	if err != nil {
 		return err
 	}
 	defer stream.Close()
-	reg := registry.New(registry.Limits{})
 	lk, err := lake.Open(reg, lake.Config{Dir: filepath.Join(cfg.DataDir, "lake"), FlushInterval: cfg.FlushInterval, ManualFlush: true, Now: cfg.Now}, log.With("stage", "lake"))
 	if err != nil {
 		return err
 	}
 	defer lk.Close(context.Background())
 	// Locally each type's delivery stream is its lake table.
-	r, err := router.New(reg, lk, lk, router.Config{Streams: router.StreamNames(reg.Types(), "")}, log.With("stage", "router"))
+	r, err := router.New(reg, lk, lk, router.Config{Streams: tables(reg)}, log.With("stage", "router"))
 	if err != nil {
 		return err
 	}
-	folder, err := aggregate.New(aggregate.Config{Window: cfg.Window})
+	// Which types count, and which fields key the aggregates, come from
+	// the schemas' annotations.
+	folder, err := aggregate.New(aggregate.Config{Window: cfg.Window, Counted: reg.Counted(), KeyFields: reg.KeyFields()})
 	if err != nil {
 		return err
 	}
 	mux := chi.NewRouter()
 	rewarders, err := localRewarders(cfg.RewardURLs, mux, cfg.Now)
+	if err != nil {
+		return err
+	}
+	// The failed-events keeper starts before the pipeline, so nothing
+	// between the pipeline's start and listening changes.
+	keeper, stopFailed, err := startFailed(ctx, cfg, reg, log)
 	if err != nil {
 		return err
 	}
@@ -157,7 +170,7 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 		Crash: crashAt(env.getenv("SPATE_CRASH_AT"), log),
 	})
 	if err != nil {
-		return fmt.Errorf("local: %w", err)
+		return errors.Join(fmt.Errorf("local: %w", err), stopFailed(context.Background()))
 	}
 	log.Info("recovered", "stream_records", srec.Records, "stream_bytes", srec.Bytes, "replay_records", rec.ReplayRecords,
 		"lake_files_rolled_forward", rec.RolledForward, "tmp_files_removed", rec.TempRemoved, "outbox_aggregates", rec.OutboxPending)
@@ -169,13 +182,13 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	// bounded retries apply, then 503 with Retry-After.
 	sink := batch.Retry(stream, batch.RetryConfig{MaxAttempts: 6})
 	f, err := newFront(frontConfig{
-		Addr: cfg.Addr, MetricsAddr: cfg.MetricsAddr, DrainTimeout: 30 * time.Second, AckMode: "durable",
-		HTTP:   ingest.Config{Now: cfg.Now, BodyTimeout: cfg.BodyTimeout, BodyMemory: cfg.BodyMemory, MaxConns: cfg.MaxConns},
+		Addr: cfg.Addr, MetricsAddr: cfg.MetricsAddr, DrainTimeout: 30 * time.Second, AckMode: "durable", Registry: reg,
+		HTTP:   ingest.Config{Now: cfg.Now, BodyTimeout: cfg.BodyTimeout, BodyMemory: cfg.BodyMemory, MaxConns: cfg.MaxConns, Failed: keeper},
 		Memory: memorySettings{getenv: env.getenv},
 	}, sink, log)
 	if err != nil {
 		stream.Seal()
-		return errors.Join(err, p.Stop(context.Background()))
+		return errors.Join(err, p.Stop(context.Background()), stopFailed(context.Background()))
 	}
 	src := prom.Sources{
 		Ingest:   func() ingest.Snapshot { return f.server.Stats().Snapshot() },
@@ -199,6 +212,9 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.Stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := stopFailed(sctx); err != nil {
 		errs = append(errs, err)
 	}
 	if ds, ok := stream.(*diskstream.Stream); ok {

@@ -41,6 +41,8 @@ func commands() []command {
 		{"plan", "plan capacity and cost from a broadcast schedule", runPlan},
 		{"prescale", "apply a capacity plan ahead of the broadcasts", runPrescale},
 		{"loadgen", "send generated events to an ingest URL at a target rate", runLoadgen},
+		{"schema", "check the event schemas: every file loads, every version a compatible successor", runSchema},
+		{"recover", "re-validate kept failed events and send the ones that now pass to ingest", runRecover},
 	}
 }
 

@@ -27,6 +27,8 @@ type frontConfig struct {
 	AckMode      string // durable or buffered
 	HTTP         ingest.Config
 	Producer     batch.Config
+	// Registry is the compiled schemas (default: the embedded ones).
+	Registry *registry.Registry
 }
 
 // front is the ingest HTTP service bound to a producer.
@@ -50,7 +52,11 @@ func newFront(cfg frontConfig, sink spate.Sink, log *slog.Logger) (*front, error
 	if cfg.AckMode == "buffered" {
 		p = bufferedAck{producer}
 	}
-	srv := ingest.New(registry.New(registry.Limits{}), p, cfg.HTTP, log.With("subsystem", "http"))
+	reg := cfg.Registry
+	if reg == nil {
+		reg = registry.New(registry.Limits{})
+	}
+	srv := ingest.New(reg, p, cfg.HTTP, log.With("subsystem", "http"))
 	ln, err := srv.Listen(cfg.Addr)
 	if err != nil {
 		_ = producer.Close(context.Background())

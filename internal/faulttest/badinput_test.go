@@ -272,7 +272,7 @@ func TestBadInput(t *testing.T) {
 			if err := json.Unmarshal(stored, &e); err != nil {
 				t.Fatalf("neighbour event stored as invalid JSON: %v", err)
 			}
-			if e.ContentID != "n-"+c.name || e.Attrs["why"] != c.why || e.PositionMs == nil || *e.PositionMs != 42 {
+			if p, ok := e.Prop("position_ms"); e.String("content_id") != "n-"+c.name || e.Attrs["why"] != c.why || !ok || p.Int != 42 {
 				t.Fatalf("neighbour event altered: %s", stored)
 			}
 		})

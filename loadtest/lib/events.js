@@ -10,8 +10,14 @@
 //   - page views, clicks, play starts and ends are single events;
 //   - mobile and TV apps flush what they queued offline as a mixed batch.
 
-export const PLATFORMS = ['web', 'ios', 'android', 'tv', 'other'];
-export const EVENT_TYPES = ['page_view', 'impression', 'click', 'play_start', 'play_progress', 'play_end'];
+import { PLATFORMS as SCHEMA_PLATFORMS, TYPES } from './schemas.gen.js';
+
+// The types and platforms come from the schemas (schemas.gen.js is
+// generated from schemas/); the six below have a behavioural model, any
+// other type with a load weight is written from its schema's fields.
+export const PLATFORMS = SCHEMA_PLATFORMS;
+export const EVENT_TYPES = TYPES.map((t) => t.name);
+const MODELLED = ['page_view', 'impression', 'click', 'play_start', 'play_progress', 'play_end'];
 
 const PLATFORM_WEIGHTS = [
   ['web', 40],
@@ -50,7 +56,32 @@ const REQUEST_MIX = [
   ['play_start', 6],
   ['play_end', 4],
   ['offline_flush', 5],
-];
+].concat(TYPES.filter((t) => t.weight > 0 && MODELLED.indexOf(t.name) < 0).map((t) => [t.name, t.weight]));
+
+// generic fills a type without a model from its schema: every required
+// field, and each optional one half the time, valid for its limits.
+function generic(r, e, type) {
+  const t = TYPES.find((x) => x.name === type);
+  if (!t) throw new Error('unknown event type ' + type);
+  for (const f of t.fields) {
+    if (!f.required && r() < 0.5) continue;
+    if (f.kind === 'integer') {
+      const lo = f.minimum !== undefined ? f.minimum : 0;
+      const hi = f.maximum !== undefined ? f.maximum : lo + 1000;
+      e[f.name] = lo + r.int(Math.max(hi - lo, 0) + 1);
+    } else if (f.kind === 'boolean') {
+      e[f.name] = r() < 0.5;
+    } else if (f.enum) {
+      e[f.name] = r.pick(f.enum);
+    } else if (f.format === 'uuid') {
+      e[f.name] = uuid4(r);
+    } else {
+      let v = f.name + '-' + r.int(100);
+      if (f.maxLength !== undefined) v = v.slice(0, f.maxLength);
+      if (v !== '') e[f.name] = v;
+    }
+  }
+}
 
 // mulberry32: small, fast, seedable; each VU gets its own stream so runs
 // are reproducible per seed.
@@ -232,7 +263,7 @@ export function event(r, c, type, nowMs, lagMs) {
       break;
     }
     default:
-      throw new Error('unknown event type ' + type);
+      generic(r, e, type);
   }
   return e;
 }
