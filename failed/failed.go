@@ -25,6 +25,8 @@ import (
 )
 
 // MaxPayload bounds the bytes of a failed event that are kept.
+// Keep's queue is bounded in events and bytes (Config), so keeping never
+// grows memory without bound.
 const MaxPayload = 32 << 10
 
 // Destination writes records to a named delivery stream (router.Destination,
@@ -37,6 +39,9 @@ type Destination interface {
 type Config struct {
 	Stream    string        // delivery stream name (default "failed")
 	Queue     int           // failed events waiting to be written before new ones are dropped (default 10,000)
+	// QueueBytes bounds the payload bytes waiting (default 16 MiB), so a
+	// flood of large invalid events cannot grow memory.
+	QueueBytes int64
 	BatchSize int           // records per PutBatch (default 500, Firehose's limit)
 	Linger    time.Duration // longest a failed event waits for its batch (default 1 s)
 }
@@ -66,6 +71,7 @@ type Keeper struct {
 	once    sync.Once
 	kept    atomic.Int64
 	dropped atomic.Int64
+	queued  atomic.Int64 // payload bytes waiting
 }
 
 // New returns a Keeper validating against reg (for schema ids) and writing
@@ -76,6 +82,9 @@ func New(dest Destination, reg *registry.Registry, cfg Config, log *slog.Logger)
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 10_000
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = 16 << 20
 	}
 	if cfg.BatchSize <= 0 || cfg.BatchSize > 500 {
 		cfg.BatchSize = 500
@@ -97,6 +106,11 @@ func (k *Keeper) Keep(raw []byte, err error, receivedAt time.Time) {
 	if len(raw) > MaxPayload {
 		raw, it.truncated = raw[:MaxPayload], true
 	}
+	if k.queued.Add(int64(len(raw))) > k.cfg.QueueBytes {
+		k.queued.Add(-int64(len(raw)))
+		k.dropped.Add(1)
+		return
+	}
 	it.raw = append([]byte(nil), raw...)
 	var fe *spate.FieldError
 	if errors.As(err, &fe) {
@@ -105,6 +119,7 @@ func (k *Keeper) Keep(raw []byte, err error, receivedAt time.Time) {
 	select {
 	case k.ch <- it:
 	default:
+		k.queued.Add(-int64(len(it.raw)))
 		k.dropped.Add(1)
 	}
 }
@@ -143,6 +158,7 @@ func (k *Keeper) Run(ctx context.Context) {
 				flush()
 				return
 			}
+			k.queued.Add(-int64(len(it.raw)))
 			batch = append(batch, k.Record(it.raw, it.truncated, it.reason, it.field, it.at))
 			if len(batch) >= k.cfg.BatchSize {
 				flush()

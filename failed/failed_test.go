@@ -127,6 +127,17 @@ func TestKeepNeverBlocks(t *testing.T) {
 	}
 }
 
+func TestKeepBoundsQueuedBytes(t *testing.T) {
+	k := failed.New(&dest{}, registry.New(registry.Limits{}), failed.Config{QueueBytes: 100 << 10}, nil)
+	big := make([]byte, 40<<10)
+	for range 4 {
+		k.Keep(big, errors.New("x"), at) // 32 KiB kept of each; the fourth passes 100 KiB
+	}
+	if st := k.Stats(); st.Dropped != 1 {
+		t.Errorf("dropped = %d, want 1", st.Dropped)
+	}
+}
+
 func TestKeepCountsDestinationFailures(t *testing.T) {
 	d := &dest{err: errors.New("firehose down")}
 	k := failed.New(d, registry.New(registry.Limits{}), failed.Config{}, nil)
