@@ -39,11 +39,11 @@ type Destination interface {
 type Config struct {
 	Stream    string        // delivery stream name (default "failed")
 	Queue     int           // failed events waiting to be written before new ones are dropped (default 10,000)
+	BatchSize int           // records per PutBatch (default 500, Firehose's limit)
+	Linger    time.Duration // longest a failed event waits for its batch (default 1 s)
 	// QueueBytes bounds the payload bytes waiting (default 16 MiB), so a
 	// flood of large invalid events cannot grow memory.
 	QueueBytes int64
-	BatchSize int           // records per PutBatch (default 500, Firehose's limit)
-	Linger    time.Duration // longest a failed event waits for its batch (default 1 s)
 }
 
 // Stats counts what the keeper did.
