@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spate-dev/spate"
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/registry"
 )
 
@@ -25,7 +26,7 @@ type RecoverConfig struct {
 	Record func(ids []string) error
 	// Since skips events received before it.
 	Since time.Time
-	// Now is the clock re-validation uses (default time.Now).
+	// Now is the clock re-validation uses (nil: clock.Wall).
 	Now func() time.Time
 	// Batch is events per POST (default 100).
 	Batch int
@@ -45,9 +46,7 @@ type RecoverResult struct {
 // the event the client meant, not a new one. Ids already in Done are
 // skipped: a second run sends nothing twice.
 func Recover(ctx context.Context, rows []Row, cfg RecoverConfig) (RecoverResult, error) {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	if cfg.Batch <= 0 {
 		cfg.Batch = 100
 	}

@@ -77,7 +77,7 @@ func runRecover(ctx context.Context, env *environment, args []string) error {
 	defer lf.Close()
 	client := &http.Client{Timeout: 30 * time.Second}
 	res, err := failed.Recover(ctx, rows, failed.RecoverConfig{
-		Registry: reg, Done: done, Since: sinceT,
+		Registry: reg, Done: done, Since: sinceT, Now: env.now,
 		Post: func(ctx context.Context, body []byte) ([]bool, error) { return postEvents(ctx, client, endpoint, body) },
 		Record: func(ids []string) error {
 			for _, id := range ids {
