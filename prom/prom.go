@@ -14,6 +14,7 @@ import (
 
 	"github.com/spate-dev/spate/batch"
 	"github.com/spate-dev/spate/diskstream"
+	"github.com/spate-dev/spate/failed"
 	"github.com/spate-dev/spate/ingest"
 	"github.com/spate-dev/spate/kinesis"
 	"github.com/spate-dev/spate/sqs"
@@ -32,6 +33,8 @@ type Sources struct {
 	Kinesis func() kinesis.SinkStats
 	// Stream is local mode's durable stream (diskstream).
 	Stream func() diskstream.Stats
+	// Failed is the failed-events keeper's counters.
+	Failed func() failed.Stats
 }
 
 // Metrics holds the registry and the instruments adapters observe into.
@@ -100,6 +103,7 @@ var (
 	descKRecords = prometheus.NewDesc("spate_kinesis_written_records_total", "Kinesis records written, aggregated or not.", nil, nil)
 	descKBytes   = prometheus.NewDesc("spate_kinesis_written_bytes_total", "Partition key and data bytes of the Kinesis records written.", nil, nil)
 	descKCalls   = prometheus.NewDesc("spate_kinesis_put_calls_total", "PutRecords calls made.", nil, nil)
+	descFailedEv = prometheus.NewDesc("spate_failed_events_total", "Rejected events kept in the failed-events area, or dropped (queue full, stream failed).", []string{"outcome"}, nil)
 	descKUnexp   = prometheus.NewDesc("spate_kinesis_unexpected_shard_total", "Records that landed on another shard than the shard map predicted (each refreshes the map).", nil, nil)
 	descStCommit = prometheus.NewDesc("spate_stream_commits_total", "Local mode: stream transactions committed (each one group of batches, two fdatasyncs).", nil, nil)
 	descStRec    = prometheus.NewDesc("spate_stream_records_total", "Local mode: records written to the stream.", nil, nil)
@@ -111,7 +115,7 @@ var (
 type snapshots struct{ src Sources }
 
 func (s *snapshots) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBodyTO, descBodyMem, descConns, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp, descStCommit, descStRec, descStThrot, descStBytes} {
+	for _, d := range []*prometheus.Desc{descRequests, descAccepted, descRejected, descUnstored, descShed, descBodyTO, descBodyMem, descConns, descBuffered, descBufBytes, descBatches, descBatchRec, descFailed, descCircuit, descRedriveM, descRedriveR, descKEvents, descKRecords, descKBytes, descKCalls, descKUnexp, descStCommit, descStRec, descStThrot, descStBytes, descFailedEv} {
 		ch <- d
 	}
 }
@@ -169,6 +173,11 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(descStRec, st.Records)
 		counter(descStThrot, st.Throttled)
 		gauge(descStBytes, st.Retained)
+	}
+	if s.src.Failed != nil {
+		st := s.src.Failed()
+		counter(descFailedEv, st.Kept, "kept")
+		counter(descFailedEv, st.Dropped, "dropped")
 	}
 	if s.src.CircuitOpen != nil {
 		v := int64(0)

@@ -118,11 +118,13 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}
+	var failedStats func() failed.Stats
 	if c.failed != "" {
 		keeper := failed.New(firehose.NewDestination(awsfirehose.NewFromConfig(awsCfg)), c.front.Registry, failed.Config{Stream: c.failed}, env.log.With("subsystem", "failed"))
 		go keeper.Run(ctx)
 		defer func() { _ = keeper.Close(context.Background()) }()
 		c.front.HTTP.Failed = keeper
+		failedStats = keeper.Stats
 	}
 	kin := awskinesis.NewFromConfig(awsCfg)
 	redrive := c.redrive && c.dlqURL != ""
@@ -137,6 +139,7 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 		Ingest:      func() ingest.Snapshot { return f.server.Stats().Snapshot() },
 		Producer:    func() batch.Stats { return f.producer.Stats() },
 		CircuitOpen: func() bool { return !breaker.Closed() },
+		Failed:      failedStats,
 	}
 	if redrive {
 		src.Redrive = func() sqs.RedriveStats {

@@ -193,6 +193,7 @@ func runLocal(ctx context.Context, env *environment, args []string) error {
 	src := prom.Sources{
 		Ingest:   func() ingest.Snapshot { return f.server.Stats().Snapshot() },
 		Producer: f.producer.Stats,
+		Failed:   keeper.Stats,
 	}
 	if ds, ok := stream.(*diskstream.Stream); ok {
 		src.Stream = ds.Stats
