@@ -224,3 +224,21 @@ func TestLocalSchemasEndToEnd(t *testing.T) {
 		t.Errorf("Glue columns: %v", gotCols)
 	}
 }
+
+// TestLocalRefusesUnsupportedSchemas: a schema outside the subset stops
+// `spate local` before it listens, naming the file, the pointer and the
+// keyword.
+func TestLocalRefusesUnsupportedSchemas(t *testing.T) {
+	dir := copySchemas(t)
+	s := strings.Replace(searchSchema, `"maxLength": 256,`, `"maxLength": 256, "pattern": "^[a-z]+$",`, 1)
+	writeFile(t, filepath.Join(dir, "search", "1-0-0.json"), s)
+	_, err := runCmd(t, "local", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--schemas", dir)
+	if err == nil {
+		t.Fatal("spate local started")
+	}
+	for _, want := range []string{"search/1-0-0.json", "/properties/query/pattern", `"pattern"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %s", err, want)
+		}
+	}
+}
