@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,27 +63,14 @@ func runRecover(ctx context.Context, env *environment, args []string) error {
 		}
 		*ledger = filepath.Join(*from, "recovered.log")
 	}
-	done, err := readLedger(*ledger)
+	led, err := failed.OpenLedger(*ledger)
 	if err != nil {
-		return err
+		return fmt.Errorf("recover: %w", err)
 	}
-	lf, err := os.OpenFile(*ledger, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("recover: ledger: %w", err)
-	}
-	defer lf.Close()
-	client := &http.Client{Timeout: 30 * time.Second}
+	defer led.Close()
+	post := failed.Poster(&http.Client{Timeout: 30 * time.Second}, endpoint)
 	res, err := failed.Recover(ctx, rows, failed.RecoverConfig{
-		Registry: reg, Done: done, Since: sinceT, Now: env.now,
-		Post: func(ctx context.Context, body []byte) ([]bool, error) { return postEvents(ctx, client, endpoint, body) },
-		Record: func(ids []string) error {
-			for _, id := range ids {
-				if _, err := fmt.Fprintln(lf, id); err != nil {
-					return err
-				}
-			}
-			return lf.Sync()
-		},
+		Registry: reg, Done: led.Done(), Since: sinceT, Now: env.now, Post: post, Record: led.Record,
 	})
 	fmt.Fprintf(env.stdout, "recovered %d, already recovered %d, still failing %d\n", res.Recovered, res.Already, res.Failing)
 	reasons := make([]string, 0, len(res.Reasons))
@@ -109,80 +93,6 @@ func eventsURL(to string) (string, error) {
 		u.Path = "/v1/events"
 	}
 	return u.String(), nil
-}
-
-// postEvents sends one batch and reads which events ingest accepted: all
-// but the indexes in rejected[] on 202; none on 400.
-func postEvents(ctx context.Context, client *http.Client, endpoint string, body []byte) ([]bool, error) {
-	var n int
-	var probe struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil, err
-	}
-	n = len(probe.Events)
-	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			if attempt < 3 {
-				time.Sleep(time.Duration(attempt+1) * time.Second)
-				continue
-			}
-			return nil, fmt.Errorf("recover: post: %w", err)
-		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		var ans struct {
-			Rejected []struct {
-				Index int `json:"index"`
-			} `json:"rejected"`
-		}
-		_ = json.Unmarshal(b, &ans)
-		ok := make([]bool, n)
-		switch {
-		case resp.StatusCode == http.StatusAccepted:
-			for i := range ok {
-				ok[i] = true
-			}
-			for _, r := range ans.Rejected {
-				if r.Index >= 0 && r.Index < n {
-					ok[r.Index] = false
-				}
-			}
-			return ok, nil
-		case resp.StatusCode == http.StatusBadRequest:
-			return ok, nil
-		case resp.StatusCode >= 500 && attempt < 3:
-			time.Sleep(time.Duration(attempt+1) * time.Second)
-			continue
-		}
-		return nil, fmt.Errorf("recover: post: ingest answered %d", resp.StatusCode)
-	}
-}
-
-func readLedger(path string) (map[string]bool, error) {
-	done := map[string]bool{}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return done, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("recover: ledger: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if id := strings.TrimSpace(sc.Text()); id != "" {
-			done[id] = true
-		}
-	}
-	return done, sc.Err()
 }
 
 // readFailed reads every failed-events file under from: a directory, or
