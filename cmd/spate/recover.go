@@ -99,7 +99,11 @@ func eventsURL(to string) (string, error) {
 // an s3://bucket/prefix/ listing.
 func readFailed(ctx context.Context, from string, since time.Time) ([]failed.Row, error) {
 	if rest, ok := strings.CutPrefix(from, "s3://"); ok {
-		return readFailedS3(ctx, rest, since)
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("recover: aws config: %w", err)
+		}
+		return readFailedS3(ctx, s3.NewFromConfig(cfg), rest, since)
 	}
 	fsys := os.DirFS(from)
 	files, err := failed.Files(fsys, since)
@@ -121,13 +125,14 @@ func readFailed(ctx context.Context, from string, since time.Time) ([]failed.Row
 	return rows, nil
 }
 
-func readFailedS3(ctx context.Context, loc string, since time.Time) ([]failed.Row, error) {
+// s3Reader is what recovery needs of S3.
+type s3Reader interface {
+	s3.ListObjectsV2APIClient
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+func readFailedS3(ctx context.Context, client s3Reader, loc string, since time.Time) ([]failed.Row, error) {
 	bucket, prefix, _ := strings.Cut(loc, "/")
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("recover: aws config: %w", err)
-	}
-	client := s3.NewFromConfig(cfg)
 	var rows []failed.Row
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	for p.HasMorePages() {
