@@ -27,6 +27,12 @@ type CompactConfig struct {
 	// ended less than this long ago (default 2 h): Firehose may still be
 	// writing them (its buffer interval is at most 15 minutes).
 	Settle time.Duration
+	// Lookback is how many hours before a partition are searched for
+	// copies of its events (default 1; negative: none). A file lies in the
+	// hour its oldest event arrived, so a file opened at 10:59 holds
+	// events of 11:00 whose redelivered copies land in hour 11. Across
+	// partitions the copy in the earlier partition is kept.
+	Lookback int
 	// DryRun reports what would change and changes nothing.
 	DryRun bool
 	// Now is the clock (default time.Now).
@@ -73,6 +79,9 @@ func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Lookback == 0 {
+		cfg.Lookback = 1
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -196,6 +205,10 @@ func (c *compactor) partition(ctx context.Context, part string, objs []Object) e
 			in.f.Close()
 		}
 	}()
+	earlier, err := c.earlierIDs(ctx, part)
+	if err != nil {
+		return err
+	}
 	winners := map[idHash]loc{}
 	for i, o := range objs {
 		pf, f, err := openParquet(ctx, c.st, o)
@@ -235,6 +248,10 @@ func (c *compactor) partition(ctx context.Context, part string, objs []Object) e
 			}
 			for r, h := range ids {
 				if h == nil {
+					continue
+				}
+				if _, ok := earlier[*h]; ok {
+					in.losers++ // kept in the earlier partition
 					continue
 				}
 				here := loc{int32(i), int32(g), int32(r), times[r]}
@@ -290,6 +307,46 @@ func (c *compactor) partition(ctx context.Context, part string, objs []Object) e
 	return nil
 }
 
+// earlierIDs returns the event_ids of the Lookback partitions of the same
+// type before part.
+func (c *compactor) earlierIDs(ctx context.Context, part string) (map[idHash]struct{}, error) {
+	ids := map[idHash]struct{}{}
+	hour, _ := parsePartition(part)
+	typ := strings.SplitN(part, "/", 2)[0]
+	for h := 1; h <= c.cfg.Lookback; h++ {
+		t := hour.Add(-time.Duration(h) * time.Hour)
+		prefix := fmt.Sprintf("%s/dt=%s/hour=%s/", typ, t.Format("2006-01-02"), t.Format("15"))
+		err := c.st.Walk(ctx, prefix, func(o Object) error {
+			if o.Noncurrent || !strings.HasSuffix(o.Key, ".parquet") {
+				return nil
+			}
+			pf, f, err := openParquet(ctx, c.st, o)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			eid := leafIndex(pf.Schema(), "event_id")
+			if eid < 0 {
+				return nil
+			}
+			for _, rg := range pf.RowGroups() {
+				if err := scanColumn(rg, eid, func(_ int, v parquet.Value) {
+					if !v.IsNull() {
+						ids[c.hash(v.ByteArray())] = struct{}{}
+					}
+				}); err != nil {
+					return fmt.Errorf("read %s: %w", o.Key, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
 // merge writes the kept rows of set into new files of about TargetSize,
 // then deletes set.
 func (c *compactor) merge(ctx context.Context, part string, set []*input, winners map[idHash]loc, all []*input) error {
@@ -310,7 +367,7 @@ func (c *compactor) merge(ctx context.Context, part string, set []*input, winner
 		return nil
 	}
 	typ := strings.SplitN(part, "/", 2)[0]
-	schema := set[0].pf.Schema()
+	schema := fileSchema(set[0].pf)
 	var maxRows int64
 	for _, in := range set {
 		maxRows = max(maxRows, maxRowGroupRows(in.pf))
@@ -367,8 +424,8 @@ func (c *compactor) merge(ctx context.Context, part string, set []*input, winner
 					for _, v := range r {
 						if v.Column() == eid {
 							if !v.IsNull() {
-								l := winners[c.hash(v.ByteArray())]
-								keep = l.file == fi && l.group == int32(g) && l.row == int32(row)
+								l, ok := winners[c.hash(v.ByteArray())]
+								keep = ok && l.file == fi && l.group == int32(g) && l.row == int32(row)
 							}
 							break
 						}

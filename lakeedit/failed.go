@@ -39,12 +39,12 @@ func (fg *forgetter) failedFile(ctx context.Context, o Object) error {
 	sc.Buffer(make([]byte, 64<<10), maxFailedLine)
 	for sc.Scan() {
 		line := sc.Bytes()
-		kept, reqs := fg.filterRecord(line)
+		kept, reqs, events := fg.filterRecord(line)
 		for _, r := range reqs {
 			hits[r]++
 		}
+		removed += int64(events)
 		if kept == nil {
-			removed++
 			continue
 		}
 		out.Write(kept)
@@ -101,16 +101,17 @@ func (fg *forgetter) replace(ctx context.Context, o Object, content []byte) erro
 }
 
 // filterRecord returns line without the events that match a request (nil
-// when nothing of it is left) and the requests matched. A record whose
-// base64 payload packs several events keeps the others.
-func (fg *forgetter) filterRecord(line []byte) ([]byte, []int) {
+// when nothing of it is left), the requests matched, and how many events
+// it removed. A record whose base64 payload packs several events keeps the
+// others.
+func (fg *forgetter) filterRecord(line []byte) ([]byte, []int, int) {
 	if reqs := fg.matchStrings(line, false); len(reqs) > 0 {
-		return nil, reqs
+		return nil, reqs, 1
 	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(line, &obj) == nil {
 		var all []int
-		changed := false
+		changed, events := false, 0
 		for _, k := range []string{"rawData", "data"} {
 			raw, ok := obj[k]
 			var s string
@@ -134,9 +135,10 @@ func (fg *forgetter) filterRecord(line []byte) ([]byte, []int) {
 				continue
 			}
 			all = append(all, reqs...)
+			events += len(reqs)
 			joined := bytes.Join(kept, []byte{'\n'})
 			if len(bytes.TrimSpace(joined)) == 0 {
-				return nil, all
+				return nil, all, events
 			}
 			obj[k], _ = json.Marshal(base64.StdEncoding.EncodeToString(joined))
 			changed = true
@@ -144,20 +146,20 @@ func (fg *forgetter) filterRecord(line []byte) ([]byte, []int) {
 		if changed {
 			b, err := json.Marshal(obj)
 			if err != nil {
-				return nil, all
+				return nil, all, events + 1
 			}
 			if reqs := fg.matchStrings(b, true); len(reqs) > 0 {
-				return nil, append(all, reqs...)
+				return nil, append(all, reqs...), events + 1
 			}
-			return b, all
+			return b, all, events
 		}
 	}
 	// Whatever the shape, base64 anywhere that hides an identifier takes
 	// the whole record.
 	if reqs := fg.matchStrings(line, true); len(reqs) > 0 {
-		return nil, reqs
+		return nil, reqs, 1
 	}
-	return line, nil
+	return line, nil, 0
 }
 
 // matchStrings returns the requests whose value equals a JSON string in b

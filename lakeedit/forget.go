@@ -367,7 +367,7 @@ func (fg *forgetter) rewriteParquet(ctx context.Context, o Object, pf *parquet.F
 		return err
 	}
 	defer up.Abort()
-	w := writerFor(up, pf.Schema(), fileKV(pf), maxRowGroupRows(pf))
+	w := writerFor(up, fileSchema(pf), fileKV(pf), maxRowGroupRows(pf))
 	for g, rg := range pf.RowGroups() {
 		m := marks[g]
 		n, err := copyRows(w, rg, func(row int, _ parquet.Row) bool { return m == nil || !m.has(row) })

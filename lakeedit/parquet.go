@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
 )
 
 // bufferSized is implemented by stores that read best in large pieces
@@ -154,3 +155,42 @@ func copyRows(w *parquet.Writer, rg parquet.RowGroup, keep func(row int, r parqu
 		}
 	}
 }
+
+// fileSchema is pf's schema as it must be written again. parquet-go reads
+// a column with a logical type but no legacy converted type (INT(64) as the
+// lake writes it) as a type that writes both; the columns keep exactly the
+// annotations they had here.
+func fileSchema(pf *parquet.File) *parquet.Schema {
+	elems := pf.Metadata().Schema
+	i := 0
+	var walk func(c *parquet.Column) parquet.Field
+	walk = func(c *parquet.Column) parquet.Field {
+		e := elems[i]
+		i++
+		f := &field{Field: c, typ: c.Type()}
+		if !e.ConvertedType.Valid && c.Type().ConvertedType() != nil {
+			f.typ = noConverted{c.Type()}
+		}
+		for _, child := range c.Columns() {
+			f.fields = append(f.fields, walk(child))
+		}
+		return f
+	}
+	root := walk(pf.Root())
+	return parquet.NewSchema(pf.Schema().Name(), root)
+}
+
+// field is a file column with its type (and its children) replaced.
+type field struct {
+	parquet.Field
+	typ    parquet.Type
+	fields []parquet.Field
+}
+
+func (f *field) Type() parquet.Type      { return f.typ }
+func (f *field) Fields() []parquet.Field { return f.fields }
+
+// noConverted is a type without its legacy converted type.
+type noConverted struct{ parquet.Type }
+
+func (noConverted) ConvertedType() *deprecated.ConvertedType { return nil }
