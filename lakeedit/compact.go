@@ -101,20 +101,23 @@ func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger)
 		}
 	}
 	var batch []Object
+	older := map[string][]Object{} // noncurrent versions of batch's keys
 	var part string
 	skip := false
 	flush := func() {
 		if len(batch) > 0 {
+			c.older = older
 			if err := c.partition(ctx, part, batch); err != nil {
 				log.Error("compact: partition not compacted", "partition", part, "error", err)
 				c.rep.Errors = append(c.rep.Errors, part+": "+err.Error())
 			}
 		}
 		batch = batch[:0]
+		clear(older)
 	}
 	for _, prefix := range prefixes {
 		err := st.Walk(ctx, prefix, func(o Object) error {
-			if o.Noncurrent || isFailed(o.Key) || !strings.HasSuffix(o.Key, ".parquet") {
+			if isFailed(o.Key) || !strings.HasSuffix(o.Key, ".parquet") {
 				return nil
 			}
 			p := path.Dir(o.Key)
@@ -131,7 +134,11 @@ func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger)
 					c.rep.PartitionsUnsettled++
 				}
 			}
-			if !skip {
+			switch {
+			case skip:
+			case o.Noncurrent:
+				older[o.Key] = append(older[o.Key], o)
+			default:
 				batch = append(batch, o)
 			}
 			return nil
@@ -171,6 +178,7 @@ func parsePartition(p string) (time.Time, bool) {
 }
 
 type compactor struct {
+	older map[string][]Object // noncurrent versions of the partition's keys
 	st    Store
 	cfg   CompactConfig
 	log   *slog.Logger
@@ -451,10 +459,13 @@ func (c *compactor) merge(ctx context.Context, part string, set []*input, winner
 	if err := finish(); err != nil {
 		return fmt.Errorf("compact %s: %w", part, err)
 	}
-	// Every merged file is in place: only now remove what they replace.
+	// Every merged file is in place: only now remove what they replace,
+	// with their older versions, which would otherwise become current.
 	for _, in := range set {
-		if err := c.st.Delete(ctx, in.o); err != nil {
-			return fmt.Errorf("compact %s: replaced %s left in place (its rows are now twice in the partition; run again): %w", part, in.o.Key, err)
+		for _, o := range append([]Object{in.o}, c.older[in.o.Key]...) {
+			if err := c.st.Delete(ctx, o); err != nil {
+				return fmt.Errorf("compact %s: replaced %s left in place (its rows are now twice in the partition; run again): %w", part, in.o.Key, err)
+			}
 		}
 	}
 	c.rep.FilesReplaced += int64(len(set))

@@ -21,7 +21,7 @@ const maxFailedLine = 4 << 20
 // possibly several events packed by the router, one per line). These
 // records failed conversion, so no column can be trusted: an identifier
 // anywhere in a record, as any JSON string, is a match.
-func (fg *forgetter) failedFile(ctx context.Context, o Object) error {
+func (fg *forgetter) failedFile(ctx context.Context, o Object) (bool, error) {
 	if o.Noncurrent {
 		fg.add(func(r *ForgetReport) { r.NoncurrentScanned++ })
 	} else {
@@ -29,7 +29,7 @@ func (fg *forgetter) failedFile(ctx context.Context, o Object) error {
 	}
 	f, err := fg.st.Open(ctx, o)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	var out bytes.Buffer
@@ -51,20 +51,20 @@ func (fg *forgetter) failedFile(ctx context.Context, o Object) error {
 		out.WriteByte('\n')
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", o.Key, err)
+		return false, fmt.Errorf("read %s: %w", o.Key, err)
 	}
 	if len(hits) == 0 {
-		return nil
+		return false, nil
 	}
+	gone := o.Noncurrent || out.Len() == 0
 	if !fg.cfg.DryRun {
-		switch {
-		case o.Noncurrent || out.Len() == 0:
+		if gone {
 			err = fg.st.Delete(ctx, o)
-		default:
+		} else {
 			err = fg.replace(ctx, o, out.Bytes())
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	for r, n := range hits {
@@ -82,7 +82,7 @@ func (fg *forgetter) failedFile(ctx context.Context, o Object) error {
 		r.FailedFilesRewritten++
 		r.FailedRecordsRemoved += removed
 	})
-	return nil
+	return gone, nil
 }
 
 func (fg *forgetter) replace(ctx context.Context, o Object, content []byte) error {

@@ -197,28 +197,45 @@ func Forget(ctx context.Context, st Store, reqs []Request, cfg ForgetConfig, log
 	}
 	log.Info("forget: started", "requests", len(reqs), "dry_run", cfg.DryRun)
 
-	work := make(chan Object)
+	// A key's versions go to one worker together, current first, so that
+	// when the current one goes, its older ones go too.
+	work := make(chan []Object)
 	var wg sync.WaitGroup
 	for range cfg.Parallel {
 		wg.Go(func() {
-			for o := range work {
-				if err := fg.object(ctx, o); err != nil {
-					fg.fail(o, err)
-				}
+			for g := range work {
+				fg.key(ctx, g)
 			}
 		})
+	}
+	var group []Object
+	send := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		select {
+		case work <- group:
+			group = nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	walkErr := st.Walk(ctx, "", func(o Object) error {
 		if len(reqs) == 0 {
 			return nil
 		}
-		select {
-		case work <- o:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+		if len(group) > 0 && group[0].Key != o.Key {
+			if err := send(); err != nil {
+				return err
+			}
 		}
+		group = append(group, o)
+		return nil
 	})
+	if walkErr == nil {
+		walkErr = send()
+	}
 	close(work)
 	wg.Wait()
 
@@ -255,22 +272,59 @@ func (fg *forgetter) add(f func(r *ForgetReport)) {
 	fg.mu.Unlock()
 }
 
-func (fg *forgetter) object(ctx context.Context, o Object) error {
+// key handles the versions of one key, the current one (if any) first.
+func (fg *forgetter) key(ctx context.Context, versions []Object) {
+	slices.SortStableFunc(versions, func(a, b Object) int {
+		switch {
+		case a.Noncurrent == b.Noncurrent:
+			return 0
+		case b.Noncurrent:
+			return -1
+		}
+		return 1
+	})
+	for i, o := range versions {
+		gone, err := fg.object(ctx, o)
+		if err != nil {
+			fg.fail(o, err)
+			continue
+		}
+		if !gone || o.Noncurrent {
+			continue
+		}
+		// Every row of the current version was erased and it is deleted:
+		// delete the older versions too, or the newest of them would
+		// become current again.
+		for _, old := range versions[i+1:] {
+			if !fg.cfg.DryRun {
+				if err := fg.st.Delete(ctx, old); err != nil {
+					fg.fail(old, err)
+					continue
+				}
+			}
+			fg.add(func(r *ForgetReport) { r.NoncurrentScanned++; r.NoncurrentDeleted++ })
+		}
+		return
+	}
+}
+
+// object handles one version; gone reports that it was deleted whole.
+func (fg *forgetter) object(ctx context.Context, o Object) (gone bool, err error) {
 	switch {
 	case isFailed(o.Key):
 		return fg.failedFile(ctx, o)
 	case strings.HasSuffix(o.Key, ".parquet"):
 		return fg.parquetFile(ctx, o)
 	}
-	return nil // reports, markers: no events
+	return false, nil // reports, markers: no events
 }
 
 // parquetFile finds the rows of o matching a request and, unless dry,
 // rewrites o without them.
-func (fg *forgetter) parquetFile(ctx context.Context, o Object) error {
+func (fg *forgetter) parquetFile(ctx context.Context, o Object) (bool, error) {
 	pf, f, err := openParquet(ctx, fg.st, o)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	type colRef struct {
@@ -307,7 +361,7 @@ func (fg *forgetter) parquetFile(ctx context.Context, o Object) error {
 				hits[req]++
 			})
 			if err != nil {
-				return fmt.Errorf("read %s: %w", o.Key, err)
+				return false, fmt.Errorf("read %s: %w", o.Key, err)
 			}
 		}
 	}
@@ -315,23 +369,23 @@ func (fg *forgetter) parquetFile(ctx context.Context, o Object) error {
 	if o.Noncurrent {
 		fg.add(func(r *ForgetReport) { r.NoncurrentScanned++ })
 		if matched == 0 {
-			return nil
+			return false, nil
 		}
 		if !fg.cfg.DryRun {
 			if err := fg.st.Delete(ctx, o); err != nil {
-				return err
+				return false, err
 			}
 		}
 		for req := range hits {
 			fg.per[req].noncurrent.Add(1)
 		}
 		fg.add(func(r *ForgetReport) { r.NoncurrentDeleted++ })
-		return nil
+		return true, nil
 	}
 	fg.add(func(r *ForgetReport) { r.FilesScanned++; r.RowsScanned += rows })
 	if matched == 0 {
 		fg.add(func(r *ForgetReport) { r.FilesSkipped++ })
-		return nil
+		return false, nil
 	}
 	deleted := matched == rows
 	if !fg.cfg.DryRun {
@@ -341,7 +395,7 @@ func (fg *forgetter) parquetFile(ctx context.Context, o Object) error {
 			err = fg.rewriteParquet(ctx, o, pf, marks)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	for req, n := range hits {
@@ -356,7 +410,7 @@ func (fg *forgetter) parquetFile(ctx context.Context, o Object) error {
 		}
 	})
 	fg.log.Debug("forget: file rewritten", "key", o.Key, "rows", rows, "removed", matched, "dry_run", fg.cfg.DryRun)
-	return nil
+	return deleted, nil
 }
 
 // rewriteParquet writes o again, in place, without the marked rows, row
@@ -395,6 +449,7 @@ func (fg *forgetter) dropReplaced(ctx context.Context, o Object) error {
 	if o.Version == "" {
 		return nil
 	}
+	o.Noncurrent = true
 	if err := fg.st.Delete(ctx, o); err != nil {
 		return fmt.Errorf("delete replaced version of %s: %w", o.Key, err)
 	}

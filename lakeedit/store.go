@@ -37,16 +37,17 @@ type Object struct {
 type Store interface {
 	// Walk calls fn for the objects whose keys start with prefix, in key
 	// order, and for a versioned store their noncurrent versions too
-	// (after the current one of the same key). Objects written during the
-	// walk in a part already walked are not visited.
+	// (next to the current one of the same key, in any order). Objects
+	// written during the walk in a part already walked are not visited.
 	Walk(ctx context.Context, prefix string, fn func(Object) error) error
 	// Open opens exactly the version o names for random access.
 	Open(ctx context.Context, o Object) (File, error)
 	// Create starts writing key; nothing is visible until Commit.
 	Create(ctx context.Context, key string) (Upload, error)
-	// Delete removes o. For a versioned store it removes that version for
-	// good (no delete marker is left for a noncurrent version, and the
-	// current version's data is gone, not merely hidden).
+	// Delete removes o: in a versioned store exactly the version o names,
+	// for good (no delete marker), so deleting the current version of a
+	// key with older versions makes the newest of those current; callers
+	// delete those too.
 	Delete(ctx context.Context, o Object) error
 }
 
