@@ -41,6 +41,7 @@ func commands() []command {
 		{"plan", "plan capacity and cost from a broadcast schedule", runPlan},
 		{"prescale", "apply a capacity plan ahead of the broadcasts", runPrescale},
 		{"loadgen", "send generated events to an ingest URL at a target rate", runLoadgen},
+		{"lake", "maintain the lake: forget people (GDPR erasure), compact files and drop duplicates", runLake},
 	}
 }
 
