@@ -120,7 +120,7 @@ func TestLakeForgetAndCompactDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rows, distinct int64
-	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM read_parquet('` + laketest.Glob(cfg.Dir) + `', union_by_name = true)`).Scan(&rows, &distinct); err != nil {
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM read_parquet('`+laketest.Glob(cfg.Dir)+`', union_by_name = true)`).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if rows != distinct || crep.DuplicatesDropped == 0 {
@@ -174,7 +174,7 @@ func TestLakeS3(t *testing.T) {
 		t.Errorf("%d rows of the forgotten left in S3", n)
 	}
 	var rows, distinct int64
-	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM read_parquet('` + filepath.Join(dir, "click", "*", "*", "*.parquet") + `')`).Scan(&rows, &distinct); err != nil {
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM read_parquet('`+filepath.Join(dir, "click", "*", "*", "*.parquet")+`')`).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if rows != distinct || rows == 0 {
