@@ -25,7 +25,8 @@ type CompactConfig struct {
 	TargetSize int64
 	// Settle skips, when Partitions is empty, the partitions whose hour
 	// ended less than this long ago (default 2 h): Firehose may still be
-	// writing them (its buffer interval is at most 15 minutes).
+	// writing them (its buffer interval is at most 15 minutes). Negative:
+	// none are skipped, the current hour's included.
 	Settle time.Duration
 	// Lookback is how many hours before a partition are searched for
 	// copies of its events (default 1; negative: none). A file lies in the
@@ -74,7 +75,7 @@ func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger)
 	if cfg.TargetSize <= 0 {
 		cfg.TargetSize = 128 << 20
 	}
-	if cfg.Settle <= 0 {
+	if cfg.Settle == 0 {
 		cfg.Settle = 2 * time.Hour
 	}
 	if cfg.Now == nil {
@@ -129,7 +130,7 @@ func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger)
 				flush()
 				part = p
 				c.rep.Partitions++
-				skip = len(cfg.Partitions) == 0 && cfg.Now().Sub(hour.Add(time.Hour)) < cfg.Settle
+				skip = len(cfg.Partitions) == 0 && cfg.Settle > 0 && cfg.Now().Sub(hour.Add(time.Hour)) < cfg.Settle
 				if skip {
 					c.rep.PartitionsUnsettled++
 				}

@@ -260,7 +260,7 @@ func lakeCompact(ctx context.Context, env *environment, args []string, clients l
 		target = n
 		return err
 	})
-	settle := fs.Duration("settle", 2*time.Hour, "without --partition: skip partitions whose hour ended less than this long ago")
+	settle := fs.Duration("settle", 2*time.Hour, "without --partition: skip partitions whose hour ended less than this long ago (negative: skip none, the current hour included)")
 	lookback := fs.Int("lookback", 1, "hours before a partition searched for copies of its events (0: none)")
 	dry := fs.Bool("dry-run", false, "report what would change, change nothing")
 	report := fs.String("report", "-", "where to write the JSON report: a file, - for none, or lake to write _reports/compact-<time>.json in the lake")
