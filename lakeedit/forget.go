@@ -221,18 +221,18 @@ func Forget(ctx context.Context, st Store, reqs []Request, cfg ForgetConfig, log
 			return ctx.Err()
 		}
 	}
-	walkErr := st.Walk(ctx, "", func(o Object) error {
-		if len(reqs) == 0 {
-			return nil
-		}
-		if len(group) > 0 && group[0].Key != o.Key {
-			if err := send(); err != nil {
-				return err
+	var walkErr error
+	if len(reqs) > 0 { // nothing to find: no need to list the lake
+		walkErr = st.Walk(ctx, "", func(o Object) error {
+			if len(group) > 0 && group[0].Key != o.Key {
+				if err := send(); err != nil {
+					return err
+				}
 			}
-		}
-		group = append(group, o)
-		return nil
-	})
+			group = append(group, o)
+			return nil
+		})
+	}
 	if walkErr == nil {
 		walkErr = send()
 	}

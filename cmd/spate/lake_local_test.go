@@ -42,7 +42,7 @@ func TestLocalPostedTwiceCompacted(t *testing.T) {
 	glob := filepath.Join(lakeDir, "click", "*", "*", "*.parquet")
 	var rows, ids int64
 	var firsts string
-	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM read_parquet('` + glob + `')`).Scan(&rows, &ids); err != nil {
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id) FROM read_parquet('`+glob+`')`).Scan(&rows, &ids); err != nil {
 		t.Fatal(err)
 	}
 	if ids != 300 || rows != 600 {
@@ -56,7 +56,7 @@ func TestLocalPostedTwiceCompacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var after string
-	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id), md5(string_agg(event_id || epoch_ms(received_at), ',' ORDER BY event_id)) FROM read_parquet('` + glob + `')`).Scan(&rows, &ids, &after); err != nil {
+	if err := db.QueryRow(`SELECT count(*), count(DISTINCT event_id), md5(string_agg(event_id || epoch_ms(received_at), ',' ORDER BY event_id)) FROM read_parquet('`+glob+`')`).Scan(&rows, &ids, &after); err != nil {
 		t.Fatal(err)
 	}
 	if rows != 300 || ids != 300 || after != firsts {
