@@ -23,7 +23,7 @@ type Config struct {
 	Hours int    // arrival hours the events spread over (default 3)
 	// FilesPerHour is how many files each type gets per hour (default 4).
 	FilesPerHour int
-	// Users, Devices, Sessions size the identifier pools (defaults 20,000,
+	// Users, Devices, Sessions size the identifier pools of each hour (defaults 20,000,
 	// 20,000 and 50,000).
 	Users, Devices, Sessions int
 	// DuplicateEvery writes every n-th event a second time, later and in
@@ -45,19 +45,26 @@ func SessionID(i int) string   { return fmt.Sprintf("sess-%07d", i) }
 func EventID(i int) string { return fmt.Sprintf("0190a3c4-0000-7000-8000-%012d", i) }
 
 // Event returns the i-th event of a lake generated with cfg: every event
-// has a user or a device and most a session.
+// has a user or a device and most a session, drawn from the pools of its
+// arrival hour.
 func Event(cfg Config, i int) *spate.Event {
 	cfg.defaults()
 	types := Types()
 	typ := types[i%len(types)]
 	e := &spate.Event{Type: typ, EventID: EventID(i), Platform: registry.Platforms[i%len(registry.Platforms)], AppVersion: "5.12.0"}
+	// Each hour has its own people, as viewing comes in sessions: a
+	// request about someone of one hour touches that hour's files only.
+	hour := 0
+	if cfg.Rows > 0 {
+		hour = i * cfg.Hours / cfg.Rows
+	}
 	if i%3 == 0 {
-		e.AnonymousID = AnonymousID((i * 7) % cfg.Devices)
+		e.AnonymousID = AnonymousID(hour*cfg.Devices + (i*7)%cfg.Devices)
 	} else {
-		e.UserID = UserID((i * 13) % cfg.Users)
+		e.UserID = UserID(hour*cfg.Users + (i*13)%cfg.Users)
 	}
 	if i%5 != 0 {
-		e.SessionID = SessionID((i * 17) % cfg.Sessions)
+		e.SessionID = SessionID(hour*cfg.Sessions + (i*17)%cfg.Sessions)
 	}
 	e.ContentID = fmt.Sprintf("prog-%d", i%5000)
 	e.ImageVariant = [...]string{"hero_a", "hero_b", "hero_c"}[i%3]

@@ -11,22 +11,87 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2" // DuckDB reads the lake, independently of parquet-go
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/spate-dev/spate/internal/lakegen"
 	"github.com/spate-dev/spate/lakeedit"
 )
 
 var genStart = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// scale returns the suite's size: rows and erasure requests, by default
+// small enough for make test; SPATE_LAKE_ROWS and SPATE_LAKE_REQUESTS run
+// the same checks at the size docs/benchmarks.md records.
+func scale(t testing.TB, rows, reqs int) (int, int) {
+	for _, v := range []struct {
+		name string
+		p    *int
+	}{{"SPATE_LAKE_ROWS", &rows}, {"SPATE_LAKE_REQUESTS", &reqs}} {
+		if s := os.Getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				t.Fatalf("%s=%q: want a positive number", v.name, s)
+			}
+			*v.p = n
+		}
+	}
+	return rows, reqs
+}
+
+// fullScan reads every row of every Parquet file of st once, with
+// parquet-go: the baseline lake maintenance is measured against.
+func fullScan(t testing.TB, st lakeedit.Store) (time.Duration, int64) {
+	t.Helper()
+	ctx := context.Background()
+	began := time.Now()
+	var rows int64
+	err := st.Walk(ctx, "", func(o lakeedit.Object) error {
+		if o.Noncurrent || !strings.HasSuffix(o.Key, ".parquet") {
+			return nil
+		}
+		f, err := st.Open(ctx, o)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pf, err := parquet.OpenFile(f, f.Size())
+		if err != nil {
+			return err
+		}
+		buf := make([]parquet.Row, 256)
+		for _, rg := range pf.RowGroups() {
+			rr := rg.Rows()
+			for {
+				n, err := rr.ReadRows(buf)
+				rows += int64(n)
+				if err != nil {
+					rr.Close()
+					if !errors.Is(err, io.EOF) {
+						return err
+					}
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(began), rows
+}
 
 // Put copies the files under dir into st, keys relative to dir.
 func Put(t testing.TB, st lakeedit.Store, dir string) {
@@ -191,13 +256,14 @@ func Requests(cfg lakegen.Config, n int) ([]lakeedit.Request, string) {
 // Forget is the erasure suite: newStore returns an empty store.
 func Forget(t *testing.T, newStore func(t *testing.T) lakeedit.Store) {
 	ctx := context.Background()
-	cfg := lakegen.Config{Dir: filepath.Join(t.TempDir(), "lake"), Rows: 30_000, Hours: 3, FilesPerHour: 4, Start: genStart}
+	rows, nreq := scale(t, 30_000, 60)
+	cfg := lakegen.Config{Dir: filepath.Join(t.TempDir(), "lake"), Rows: rows, Hours: 3, FilesPerHour: 4, Start: genStart}
 	if _, err := lakegen.Generate(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	st := newStore(t)
 	Put(t, st, cfg.Dir)
-	reqs, match := Requests(cfg, 60)
+	reqs, match := Requests(cfg, nreq)
 	failed := failedArea(t, ctx, st, reqs)
 
 	db := DB(t)
@@ -222,10 +288,17 @@ func Forget(t *testing.T, newStore func(t *testing.T) lakeedit.Store) {
 		}
 	})
 
+	scanTook, scanned := fullScan(t, st)
+	began := time.Now()
 	rep, err := lakeedit.Forget(ctx, st, reqs, lakeedit.ForgetConfig{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	took := time.Since(began)
+	t.Logf("forget: %d requests over %d rows in %d files: %d rows removed, %d files rewritten, %d deleted, %d untouched; %s, %.0f rows/s; full scan (baseline) %s, %.0f rows/s; forget/scan %.2f",
+		len(reqs), rep.RowsScanned, rep.FilesScanned, rep.RowsRemoved, rep.FilesRewritten, rep.FilesDeleted, rep.FilesSkipped,
+		took.Round(time.Millisecond), float64(rep.RowsScanned)/took.Seconds(), scanTook.Round(time.Millisecond), float64(scanned)/scanTook.Seconds(),
+		took.Seconds()/scanTook.Seconds())
 	after, afterSums := Dump(t, st)
 	if n, _ := Rows(t, db, after, match); n != 0 {
 		t.Errorf("DuckDB finds %d rows of the forgotten", n)
@@ -407,7 +480,8 @@ func normLines(b []byte) []byte {
 // Compact is the deduplication suite: newStore returns an empty store.
 func Compact(t *testing.T, newStore func(t *testing.T) lakeedit.Store) {
 	ctx := context.Background()
-	cfg := lakegen.Config{Dir: filepath.Join(t.TempDir(), "lake"), Rows: 20_000, Hours: 2, FilesPerHour: 5, DuplicateEvery: 7, Start: genStart}
+	rows, _ := scale(t, 20_000, 0)
+	cfg := lakegen.Config{Dir: filepath.Join(t.TempDir(), "lake"), Rows: rows, Hours: 2, FilesPerHour: 5, DuplicateEvery: 7, Start: genStart}
 	gen, err := lakegen.Generate(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -442,10 +516,17 @@ func Compact(t *testing.T, newStore func(t *testing.T) lakeedit.Store) {
 		t.Errorf("dry run: changed the lake, or %d duplicates found of %d", dry.DuplicatesDropped, dupRows)
 	}
 
+	scanTook, scanned := fullScan(t, st)
+	began := time.Now()
 	rep, err := lakeedit.Compact(ctx, st, lakeedit.CompactConfig{Now: clock}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	took := time.Since(began)
+	t.Logf("compact: %d rows in %d files, %d partitions: %d duplicates dropped, %d files replaced by %d; %s, %.0f rows/s; full scan (baseline) %s, %.0f rows/s; compact/scan %.2f",
+		rep.RowsScanned, rep.FilesScanned, rep.Partitions, rep.DuplicatesDropped, rep.FilesReplaced, rep.FilesWritten,
+		took.Round(time.Millisecond), float64(rep.RowsScanned)/took.Seconds(), scanTook.Round(time.Millisecond), float64(scanned)/scanTook.Seconds(),
+		took.Seconds()/scanTook.Seconds())
 	after, afterSums := Dump(t, st)
 	n, sum := Rows(t, db, after, "true")
 	if n != distinct || sum != wantSum {
