@@ -66,8 +66,8 @@ type CompactReport struct {
 // small nor hold a duplicate are left as they are. The merged files are
 // written in full first, then the files they replace are deleted: a crash
 // in between leaves both copies — duplicates by event_id, which the next
-// run drops — and never neither. Duplicates are found within a partition;
-// a retry that crossed an hour boundary leaves its copy in the next hour.
+// run drops — and never neither. Duplicates are found within a partition
+// and against the Lookback partitions before it, whose copies are kept.
 //
 // Memory is about 64 bytes per row of the largest partition (a 128-bit
 // hash of each event_id and where its kept row is); files are streamed.
@@ -233,15 +233,15 @@ func (c *compactor) partition(ctx context.Context, part string, objs []Object) e
 			continue // nothing to deduplicate by
 		}
 		for g, rg := range pf.RowGroups() {
-			ids := make([]*idHash, rg.NumRows())
+			ids := make([]idHash, rg.NumRows())
+			has := make([]bool, rg.NumRows())
 			times := make([]int64, rg.NumRows())
 			for r := range times {
 				times[r] = math.MaxInt64
 			}
 			if err := scanColumn(rg, eid, func(row int, v parquet.Value) {
 				if !v.IsNull() && row < len(ids) {
-					h := c.hash(v.ByteArray())
-					ids[row] = &h
+					ids[row], has[row] = c.hash(v.ByteArray()), true
 				}
 			}); err != nil {
 				return fmt.Errorf("read %s: %w", o.Key, err)
@@ -256,20 +256,20 @@ func (c *compactor) partition(ctx context.Context, part string, objs []Object) e
 				}
 			}
 			for r, h := range ids {
-				if h == nil {
+				if !has[r] {
 					continue
 				}
-				if _, ok := earlier[*h]; ok {
+				if _, ok := earlier[h]; ok {
 					in.losers++ // kept in the earlier partition
 					continue
 				}
 				here := loc{int32(i), int32(g), int32(r), times[r]}
-				prev, dup := winners[*h]
+				prev, dup := winners[h]
 				switch {
 				case !dup:
-					winners[*h] = here
+					winners[h] = here
 				case here.received < prev.received:
-					winners[*h] = here
+					winners[h] = here
 					ins[prev.file].losers++
 				default:
 					in.losers++

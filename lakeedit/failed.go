@@ -163,10 +163,10 @@ func (fg *forgetter) filterRecord(line []byte) ([]byte, []int, int) {
 }
 
 // matchStrings returns the requests whose value equals a JSON string in b
-// (or, with decode, the base64 decoding of one, searched the same way but
-// skipping the known payload fields filterRecord handled). It scans
-// tokens rather than parsing, so it works on records that are not valid
-// JSON too.
+// (or, with decode, the base64 decoding of one, searched the same way).
+// It scans rather than parses, so it works on records that are not valid
+// JSON too: every quote is tried as the start of a string, so garbage
+// before a string cannot hide it.
 func (fg *forgetter) matchStrings(b []byte, decode bool) []int {
 	var out []int
 	for i := 0; i < len(b); i++ {
@@ -190,7 +190,6 @@ func (fg *forgetter) matchStrings(b []byte, decode bool) []int {
 				tok = []byte(s)
 			}
 		}
-		i = j
 		if !decode {
 			out = append(out, fg.values[string(tok)]...)
 			continue

@@ -90,12 +90,10 @@ func NewDir(dir string) (*Dir, error) {
 
 // Walk visits the files under prefix in key order.
 func (d *Dir) Walk(ctx context.Context, prefix string, fn func(Object) error) error {
-	// Start at the deepest directory the prefix names, then filter.
+	// Start at the deepest directory the prefix names ("a/b/" and "a/b/c"
+	// both name a/b), then filter by the prefix.
 	start := d.root
-	if dir := path.Dir(prefix); dir != "." && prefix != "" {
-		if strings.HasSuffix(prefix, "/") {
-			dir = strings.TrimSuffix(prefix, "/")
-		}
+	if dir := path.Dir(prefix); prefix != "" && dir != "." {
 		start = filepath.Join(d.root, filepath.FromSlash(dir))
 	}
 	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {

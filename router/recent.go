@@ -158,8 +158,9 @@ func eventID(event []byte) (id []byte, ok bool) {
 			}
 			continue
 		}
+		var raw json.RawMessage
 		var s string
-		if dec.Decode(&s) != nil {
+		if dec.Decode(&raw) != nil || len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 			return nil, false
 		}
 		return []byte(s), true
