@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // CompactConfig holds Compact's knobs; zero values take the defaults.
@@ -36,7 +38,8 @@ type CompactConfig struct {
 	Lookback int
 	// DryRun reports what would change and changes nothing.
 	DryRun bool
-	// Now is the clock (default time.Now).
+	// Now is the clock that decides which partitions have settled (nil: the
+	// wall clock, internal/clock).
 	Now func() time.Time
 }
 
@@ -78,9 +81,7 @@ func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger)
 	if cfg.Settle == 0 {
 		cfg.Settle = 2 * time.Hour
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	if cfg.Lookback == 0 {
 		cfg.Lookback = 1
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/spate-dev/spate/internal/clock"
 )
 
 // DefaultIdentifiers are the columns that identify a person in every
@@ -81,7 +83,7 @@ type ForgetConfig struct {
 	DryRun bool
 	// Parallel is how many files are read at once (default 4).
 	Parallel int
-	// Now is the clock of the report (default time.Now).
+	// Now is the clock of the report (nil: the wall clock, internal/clock).
 	Now func() time.Time
 }
 
@@ -172,9 +174,7 @@ func Forget(ctx context.Context, st Store, reqs []Request, cfg ForgetConfig, log
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.Or(cfg.Now)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

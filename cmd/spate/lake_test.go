@@ -17,6 +17,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/spate-dev/spate/internal/clock"
 	"github.com/spate-dev/spate/internal/lakegen"
 	"github.com/spate-dev/spate/internal/laketest"
 	"github.com/spate-dev/spate/internal/spatetest"
@@ -59,7 +60,7 @@ func noIdentifiers(t *testing.T, what, text string, reqs []lakeedit.Request) {
 func TestLakeForgetAndCompactDir(t *testing.T) {
 	ctx := context.Background()
 	cfg := lakegen.Config{Dir: filepath.Join(t.TempDir(), "lake"), Rows: 6000, Hours: 2, FilesPerHour: 3, DuplicateEvery: 9,
-		Start: time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)}
+		Start: clock.Wall()().UTC().Add(-48 * time.Hour).Truncate(time.Hour)}
 	if _, err := lakegen.Generate(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
