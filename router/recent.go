@@ -15,9 +15,10 @@ const (
 	DefaultRecentShards = 8
 )
 
-// RecentBytesPerID is about what one remembered event_id costs: its
-// 128-bit hash in the ring and in the set, with the map's overhead.
-const RecentBytesPerID = 64
+// RecentBytesPerID is what one remembered event_id costs, measured with
+// full rings that keep turning over: its 128-bit hash in the ring and in
+// the set, with the map's overhead.
+const RecentBytesPerID = 72
 
 // idHash is a 128-bit hash of an event_id: two keyed 64-bit hashes, so that
 // two different ids collide (and the second is wrongly skipped) with odds
