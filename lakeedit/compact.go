@@ -72,7 +72,7 @@ type CompactReport struct {
 // run drops — and never neither. Duplicates are found within a partition
 // and against the Lookback partitions before it, whose copies are kept.
 //
-// Memory is about 64 bytes per row of the largest partition (a 128-bit
+// Memory is about 100 bytes per row of the largest partition (a 128-bit
 // hash of each event_id and where its kept row is); files are streamed.
 func Compact(ctx context.Context, st Store, cfg CompactConfig, log *slog.Logger) (*CompactReport, error) {
 	if cfg.TargetSize <= 0 {

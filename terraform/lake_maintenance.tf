@@ -30,7 +30,7 @@ variable "lake_maintenance_cpu" {
 }
 
 variable "lake_maintenance_memory_mb" {
-  description = "Memory of a lake maintenance task. Compact holds about 64 bytes per row of the largest partition (about 1.3 GiB for a 20 M-row hour)."
+  description = "Memory of a lake maintenance task. Compact holds about 100 bytes per row of the largest partition (about 2 GB for a 20 M-row hour)."
   type        = number
   default     = 4096
 }
