@@ -203,3 +203,62 @@ func (fg *forgetter) matchStrings(b []byte, decode bool) []int {
 	}
 	return out
 }
+
+// maxPayload bounds a dead-letter payload: a Kinesis record is at most
+// 10 MiB.
+const maxPayload = 16 << 20
+
+// payloadFile deletes a dead letter's payload that mentions a requested
+// identifier anywhere (as a JSON string, as it appears in an event and
+// inside a KPL aggregate's records). A payload is one opaque record, so it
+// goes whole: its queue message then points at nothing, and the redrive
+// parks it rather than put the person back.
+func (fg *forgetter) payloadFile(ctx context.Context, o Object) (bool, error) {
+	if o.Noncurrent {
+		fg.add(func(r *ForgetReport) { r.NoncurrentScanned++ })
+	} else {
+		fg.add(func(r *ForgetReport) { r.FailedFilesScanned++ })
+	}
+	if o.Size > maxPayload {
+		return false, fmt.Errorf("read %s: %d bytes, more than a dead letter holds", o.Key, o.Size)
+	}
+	f, err := fg.st.Open(ctx, o)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, f.Size()))
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", o.Key, err)
+	}
+	reqs := fg.matchStrings(data, false)
+	if len(reqs) == 0 {
+		return false, nil
+	}
+	if !fg.cfg.DryRun {
+		if err := fg.st.Delete(ctx, o); err != nil {
+			return false, err
+		}
+	}
+	seen := map[int]bool{}
+	for _, r := range reqs {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		if o.Noncurrent {
+			fg.per[r].noncurrent.Add(1)
+		} else {
+			fg.per[r].failed.Add(1)
+		}
+	}
+	fg.add(func(r *ForgetReport) {
+		if o.Noncurrent {
+			r.NoncurrentDeleted++
+			return
+		}
+		r.FailedFilesRewritten++
+		r.FailedRecordsRemoved++
+	})
+	return true, nil
+}

@@ -103,7 +103,7 @@ type ForgetReport struct {
 	RowsScanned    int64 `json:"rows_scanned"`
 	RowsRemoved    int64 `json:"rows_removed"`
 	// The failed-events areas (conversion errors, dead letters): files read
-	// whole, files rewritten, records removed.
+	// whole, files rewritten or deleted, records removed.
 	FailedFilesScanned   int64 `json:"failed_files_scanned"`
 	FailedFilesRewritten int64 `json:"failed_files_rewritten"`
 	FailedRecordsRemoved int64 `json:"failed_records_removed"`
@@ -125,10 +125,16 @@ type RequestResult struct {
 	NoncurrentVersions int64  `json:"noncurrent_versions_deleted"`
 }
 
-// Areas of the lake that hold events as they failed, one JSON record per
-// line: the local lake's conversion errors and dead letters, and the
-// error output Firehose writes in S3.
-var failedPrefixes = []string{"_errors/", "_dead_letter/", "errors/"}
+// Areas of the lake that hold events as they failed: one JSON record per
+// line in the local lake's conversion errors and dead letters and in the
+// error output Firehose writes in S3; one raw stream record per object
+// under deadLetterPrefix.
+var failedPrefixes = []string{"_errors/", "_dead_letter/", "errors/", deadLetterPrefix}
+
+// deadLetterPrefix holds, in the lake bucket, the payloads of dead letters
+// too big for their queue (sqs.DeadLetterPrefix): a stream record's data
+// as it was, an event's JSON or a KPL aggregate of several.
+const deadLetterPrefix = "dead-letter/"
 
 func isFailed(key string) bool {
 	for _, p := range failedPrefixes {
@@ -311,6 +317,8 @@ func (fg *forgetter) key(ctx context.Context, versions []Object) {
 // object handles one version; gone reports that it was deleted whole.
 func (fg *forgetter) object(ctx context.Context, o Object) (gone bool, err error) {
 	switch {
+	case strings.HasPrefix(o.Key, deadLetterPrefix):
+		return fg.payloadFile(ctx, o)
 	case isFailed(o.Key):
 		return fg.failedFile(ctx, o)
 	case strings.HasSuffix(o.Key, ".parquet"):

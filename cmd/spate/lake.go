@@ -158,7 +158,8 @@ func lakeForget(ctx context.Context, env *environment, args []string, clients la
 Erases people from the lake (GDPR art. 17). Every Parquet file of every table
 is read (identifier columns only) and each one holding a requested identifier
 is rewritten without those rows, in place and atomically; the failed-events
-areas (_errors/, _dead_letter/, errors/) lose the records that mention one.
+areas (errors/, dead-letter/; locally _errors/, _dead_letter/) lose the
+records that mention one.
 On a versioned bucket the replaced versions, and older versions with a match,
 are deleted for good. Idempotent: a second run finds nothing. Reports and logs
 name requests by hash (the first 16 hex digits of SHA-256 of column:value),

@@ -430,11 +430,16 @@ func failedArea(t *testing.T, ctx context.Context, st lakeedit.Store, reqs []lak
 		"_errors/click/dt=2026-03-01/hour=10/click-1.json":                keep + "\n",
 		"_dead_letter/dt=2026-03-01/hour=10/dead_letter-1.jsonl":          "",
 		"errors/click/format-conversion-failed/dt=2026-03-01/hour=10/f-1": fmt.Sprintf(`{"attemptsMade":1,"errorCode":"DataFormatConversion.MalformedData","rawData":%q}`, b64(keep)) + "\n",
+		// A dead letter's payload: a KPL-style binary frame around the event.
+		"dead-letter/too_large/dt=2026-03-01/0a1b": "",
+		"dead-letter/too_large/dt=2026-03-01/2c3d": "\xf3\x89\x9a\xc2\n\x04" + keep,
 	}}
 	content := map[string]string{
 		"_errors/click/dt=2026-03-01/hour=10/click-1.json":                hit + "\n" + keep + "\n",
 		"_dead_letter/dt=2026-03-01/hour=10/dead_letter-1.jsonl":          fmt.Sprintf(`{"reason":"undecodable","data":%q}`, b64(hit)) + "\n",
 		"errors/click/format-conversion-failed/dt=2026-03-01/hour=10/f-1": fmt.Sprintf(`{"attemptsMade":1,"errorCode":"DataFormatConversion.MalformedData","rawData":%q}`, b64(hit+"\n"+keep)) + "\n",
+		"dead-letter/too_large/dt=2026-03-01/0a1b":                        "\xf3\x89\x9a\xc2\n\x04" + hit + "\x1a\x00" + keep,
+		"dead-letter/too_large/dt=2026-03-01/2c3d":                        "\xf3\x89\x9a\xc2\n\x04" + keep,
 	}
 	for k, v := range content {
 		if err := PutBytes(ctx, st, k, []byte(v)); err != nil {
@@ -455,12 +460,14 @@ func (fx failedFixture) check(t *testing.T, st lakeedit.Store, rep *lakeedit.For
 		case want == "":
 		case err != nil:
 			t.Errorf("%s: %v", key, err)
-		case !jsonLinesEqual(got, []byte(want)):
+		case strings.HasPrefix(key, "dead-letter/") && string(got) != want:
+			t.Errorf("%s: %q, want it unchanged: %q", key, got, want)
+		case !strings.HasPrefix(key, "dead-letter/") && !jsonLinesEqual(got, []byte(want)):
 			t.Errorf("%s: %q, want %q", key, got, want)
 		}
 	}
-	if rep.FailedRecordsRemoved != 3 || rep.PerRequest[0].FailedRecords != 3 {
-		t.Errorf("failed records removed %d (request %d), want 3", rep.FailedRecordsRemoved, rep.PerRequest[0].FailedRecords)
+	if rep.FailedRecordsRemoved != 4 || rep.PerRequest[0].FailedRecords != 4 {
+		t.Errorf("failed records removed %d (request %d), want 4", rep.FailedRecordsRemoved, rep.PerRequest[0].FailedRecords)
 	}
 }
 
