@@ -211,8 +211,8 @@ const maxPayload = 16 << 20
 // payloadFile deletes a dead letter's payload that mentions a requested
 // identifier anywhere (as a JSON string, as it appears in an event and
 // inside a KPL aggregate's records). A payload is one opaque record, so it
-// goes whole: its queue message then points at nothing, and the redrive
-// parks it rather than put the person back.
+// goes whole: its queue message then points at nothing, and expires with
+// the queue.
 func (fg *forgetter) payloadFile(ctx context.Context, o Object) (bool, error) {
 	if o.Noncurrent {
 		fg.add(func(r *ForgetReport) { r.NoncurrentScanned++ })
