@@ -82,10 +82,16 @@ data "aws_iam_policy_document" "lake_maintenance_task" {
     "s3:AbortMultipartUpload"]
     resources = ["${aws_s3_bucket.lake.arn}/*"]
   }
+  # The lake is SSE-KMS: S3 uses the key on the task's behalf, and only S3.
   statement {
     sid       = "LakeKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.data.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
   }
 }
 

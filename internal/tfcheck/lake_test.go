@@ -27,6 +27,9 @@ func TestLakeMaintenanceLeastPrivilege(t *testing.T) {
 		n++
 		res := attrSource(t, m, st.Body, "resources")
 		acts := attrSource(t, m, st.Body, "actions")
+		if strings.HasPrefix(acts, `["kms:`) && !strings.Contains(m.Source(st.Body.Range()), `"s3.${var.region}.amazonaws.com"`) {
+			t.Errorf("%s: the data key is usable beyond S3", st.Range())
+		}
 		want, ok := allowed[res]
 		if !ok {
 			t.Errorf("%s: resources %s are not the lake bucket, its objects or the data key", st.Range(), res)
