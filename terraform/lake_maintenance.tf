@@ -105,18 +105,8 @@ resource "aws_iam_role_policy" "lake_maintenance_task" {
 resource "aws_security_group" "lake_maintenance" {
   count       = local.lake_maintenance ? 1 : 0
   name        = "${var.name}-lake-maintenance"
-  description = "spate lake maintenance tasks: no inbound, HTTPS to AWS APIs"
+  description = "spate lake maintenance tasks: no inbound; egress as every task's (network.tf)"
   vpc_id      = var.vpc_id
-}
-
-resource "aws_vpc_security_group_egress_rule" "lake_maintenance_https" {
-  count             = local.lake_maintenance ? 1 : 0
-  security_group_id = aws_security_group.lake_maintenance[0].id
-  description       = "AWS APIs (S3, KMS, ECR, CloudWatch Logs) over HTTPS"
-  cidr_ipv4         = "0.0.0.0/0"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
 }
 
 # Same image and execution role as ingest. The root file system stays
