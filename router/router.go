@@ -82,6 +82,13 @@ type Config struct {
 	// result can still be reported when the destination is slow (default
 	// 500 ms; at most half of the time left).
 	DeadlineMargin time.Duration
+	// RecentIDs bounds the event_ids remembered per shard as delivered, so
+	// that a redelivered record whose event was delivered already is
+	// skipped (default DefaultRecentIDs; negative: off). RecentShards
+	// bounds the shards remembered (default DefaultRecentShards). Memory:
+	// about RecentShards × RecentIDs × RecentBytesPerID bytes.
+	RecentIDs    int
+	RecentShards int
 }
 
 func (c *Config) defaults() {
@@ -106,6 +113,12 @@ func (c *Config) defaults() {
 	if c.DeadlineMargin <= 0 {
 		c.DeadlineMargin = 500 * time.Millisecond
 	}
+	if c.RecentIDs == 0 {
+		c.RecentIDs = DefaultRecentIDs
+	}
+	if c.RecentShards <= 0 {
+		c.RecentShards = DefaultRecentShards
+	}
 }
 
 // StreamNames maps each type to prefix+type, e.g. "spate-" gives
@@ -128,6 +141,7 @@ type Router struct {
 	log     *slog.Logger
 	dec     decoder
 	streams map[string]string // type -> stream
+	recent  *recent           // nil when off
 	stats   counters
 }
 
@@ -152,6 +166,9 @@ func New(reg *registry.Registry, dest Destination, dlq DeadLetter, cfg Config, l
 		}
 		r.dec.types[t] = t
 		r.streams[t] = s
+	}
+	if cfg.RecentIDs > 0 {
+		r.recent = newRecent(cfg.RecentIDs, cfg.RecentShards)
 	}
 	return r, nil
 }
@@ -212,6 +229,7 @@ func (r *Router) Route(ctx context.Context, recs []spate.Record) error {
 	var groups []*group
 	byStream := map[string]*group{}
 	dead := map[string][]int{}
+	ids := r.newBatchIDs(len(recs))
 	for i := range recs {
 		typ, event, err := r.dec.decode(recs[i].Data)
 		switch {
@@ -224,6 +242,8 @@ func (r *Router) Route(ctx context.Context, recs []spate.Record) error {
 		case len(event)+1 > r.cfg.MaxRecordBytes:
 			dead[ReasonTooLarge] = append(dead[ReasonTooLarge], i)
 			continue
+		case ids.skip(i, recs[i].ShardID, event):
+			continue // delivered already
 		}
 		stream := r.streams[typ]
 		g := byStream[stream]
@@ -241,9 +261,10 @@ func (r *Router) Route(ctx context.Context, recs []spate.Record) error {
 		wg.Go(func() { r.deadLetter(ctx, recs, dead, errs) })
 	}
 	for _, g := range groups {
-		wg.Go(func() { r.send(ctx, g, errs) })
+		wg.Go(func() { r.send(ctx, g, errs, recs, ids) })
 	}
 	wg.Wait()
+	ids.settle(errs)
 
 	be := &spate.BatchError{Errs: errs}
 	if n := be.Count(); n > 0 {
@@ -289,7 +310,7 @@ func (r *Router) deadLetter(ctx context.Context, recs []spate.Record, dead map[s
 
 // send puts g's packs, retrying the refused ones, and marks the input
 // records of packs that never made it in errs.
-func (r *Router) send(ctx context.Context, g *group, errs []error) {
+func (r *Router) send(ctx context.Context, g *group, errs []error, recs []spate.Record, ids *batchIDs) {
 	packErrs := make([]error, len(g.packs))
 	pending := make([]int, len(g.packs))
 	for p := range pending {
@@ -329,6 +350,7 @@ func (r *Router) send(ctx context.Context, g *group, errs []error) {
 			for j, p := range batch {
 				if packErrs[p] = itemErrs[j]; packErrs[p] == nil {
 					r.accepted(g, p)
+					ids.delivered(g.idx[g.packs[p].lo:g.packs[p].hi], recs)
 					continue
 				}
 				if !errors.Is(packErrs[p], ErrPermanent) {
@@ -419,6 +441,11 @@ type Stats struct {
 	Bytes               int64
 	BilledBytes         int64
 	UnpackedBilledBytes int64
+	// Duplicates are input records skipped because their event_id was
+	// delivered lately from the same shard (Config.RecentIDs) or earlier
+	// in the same batch; RememberedIDs is how many ids are held now.
+	Duplicates    int64
+	RememberedIDs int64
 }
 
 type counters struct {
@@ -426,6 +453,7 @@ type counters struct {
 	undecodable, unknownType, tooLarge             atomic.Int64
 	calls, retries, putRecords                     atomic.Int64
 	bytes, billed, unpackedBilled                  atomic.Int64
+	duplicates                                     atomic.Int64
 }
 
 func (c *counters) reason(reason string) *atomic.Int64 {
@@ -448,5 +476,6 @@ func (r *Router) Stats() Stats {
 		Undecodable: c.undecodable.Load(), UnknownType: c.unknownType.Load(), TooLarge: c.tooLarge.Load(),
 		Calls: c.calls.Load(), Retries: c.retries.Load(), PutRecords: c.putRecords.Load(),
 		Bytes: c.bytes.Load(), BilledBytes: c.billed.Load(), UnpackedBilledBytes: c.unpackedBilled.Load(),
+		Duplicates: c.duplicates.Load(), RememberedIDs: r.remembered(),
 	}
 }

@@ -68,6 +68,7 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_tasks" {
   for_each = var.vpc_endpoints ? merge(
     { ingest = aws_security_group.ingest_tasks.id },
     local.prescale_enabled ? { prescale = aws_security_group.prescale[0].id } : {},
+    local.lake_maintenance ? { lake_maintenance = aws_security_group.lake_maintenance[0].id } : {},
   ) : {}
   security_group_id            = aws_security_group.endpoints[0].id
   description                  = "HTTPS from the ${each.key} tasks"
@@ -106,16 +107,22 @@ resource "aws_vpc_endpoint" "s3" {
   route_table_ids   = var.private_route_table_ids
 
   # ECR keeps image layers in its own regional bucket; prescale reads its
-  # schedule.
+  # schedule; lake maintenance (lake_maintenance.tf) rewrites the lake.
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
+    Statement = concat([{
       Effect    = "Allow"
       Principal = "*"
       Action    = ["s3:GetObject"]
       Resource = concat(["arn:${local.partition}:s3:::prod-${var.region}-starport-layer-bucket/*"],
       local.prescale_enabled ? ["arn:${local.partition}:s3:::${local.prescale_object}"] : [])
-    }]
+      }], local.lake_maintenance ? [{
+      Effect    = "Allow"
+      Principal = "*"
+      Action = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetObject", "s3:GetObjectVersion",
+      "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"]
+      Resource = [aws_s3_bucket.lake.arn, "${aws_s3_bucket.lake.arn}/*"]
+    }] : [])
   })
 }
 
@@ -125,6 +132,7 @@ locals {
   task_security_groups = merge(
     { ingest = aws_security_group.ingest_tasks.id },
     local.prescale_enabled ? { prescale = aws_security_group.prescale[0].id } : {},
+    local.lake_maintenance ? { lake_maintenance = aws_security_group.lake_maintenance[0].id } : {},
   )
 }
 

@@ -43,6 +43,7 @@ func commands() []command {
 		{"loadgen", "send generated events to an ingest URL at a target rate", runLoadgen},
 		{"schema", "check the event schemas: every file loads, every version a compatible successor", runSchema},
 		{"recover", "re-validate kept failed events and send the ones that now pass to ingest", runRecover},
+		{"lake", "maintain the lake: forget people (GDPR erasure), compact files and drop duplicates", runLake},
 	}
 }
 

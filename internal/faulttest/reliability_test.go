@@ -116,10 +116,11 @@ func (w *world) kinesisDown(t *testing.T) {
 	if qs.Forwarded["SendMessageBatch"] == 0 || qs.Forwarded["DeleteMessage"] == 0 {
 		t.Fatalf("the DLQ was not used and redriven: %+v", qs.Forwarded)
 	}
+	ld := s.checkLake(ctx)
 	w.report.add(row{
 		Scenario: "Kinesis down, then back", T: tl, Recovery: recovery,
 		Faults: fmt.Sprintf("Kinesis endpoint refusing connections for 2 s (%d DLQ batches sent, %d messages redriven)", qs.Forwarded["SendMessageBatch"], qs.Forwarded["DeleteMessage"]),
-		Checks: "no acknowledged event lost; events go to the DLQ while Kinesis is down and the background redrive puts them all back once it is up (recovery: Kinesis up → DLQ empty).",
+		Checks: fmt.Sprintf("no acknowledged event lost; events go to the DLQ while Kinesis is down and the background redrive puts them all back once it is up (recovery: Kinesis up → DLQ empty). The stream routed into a lake: %d duplicate rows with the router's memory of delivered event_ids off, %d with it on; after `spate lake compact`, %d (%d rows, every event_id once).", ld.Off, ld.On, ld.Compacted, ld.Rows),
 	})
 }
 
