@@ -54,7 +54,7 @@ func ingestEnv(c *ingestConfig) []envVar {
 		{"SPATE_MAX_EVENTS", "500", "most events per request", intVar(&c.front.HTTP.MaxEvents)},
 		{"SPATE_MAX_IN_FLIGHT", "512", "concurrent POSTs being decoded and stored before shedding with 503 (bodies are read before, outside this limit)", intVar(&c.front.HTTP.MaxInFlight)},
 		{"SPATE_BODY_TIMEOUT", "5s", "longest a request body may take to arrive after its headers (408 after)", durationVar(&c.front.HTTP.BodyTimeout)},
-		{"SPATE_BODY_MEMORY", "", "bytes all request bodies may hold at once, decompressed (503 beyond); default 1/32 of the memory limit, else 64 MiB", sizeVar(&c.front.HTTP.BodyMemory)},
+		{"SPATE_BODY_MEMORY", "", "bytes all request bodies may hold at once, decompressed (503 beyond); default 1/64 of the memory limit, else 64 MiB", sizeVar(&c.front.HTTP.BodyMemory)},
 		{"SPATE_MEMORY_LIMIT", "", "the task's memory, e.g. 2048MiB; default the cgroup's limit. Sets GOMEMLIMIT to 80% of it unless GOMEMLIMIT is set", sizeVar(&c.front.Memory.Limit)},
 		{"SPATE_MAX_CONNS", "4096", "open connections at most; more wait in the accept queue", intVar(&c.front.HTTP.MaxConns)},
 		{"SPATE_IDLE_TIMEOUT", "75s", "keep-alive connections idle this long are closed; keep above the ALB's idle timeout (60s)", durationVar(&c.front.HTTP.IdleTimeout)},

@@ -101,7 +101,7 @@ func parseLocal(args []string, env *environment) (localConfig, error) {
 	fs.Var((*byteSize)(&cfg.MaxDisk), "max-disk", "most disk the stream may use (e.g. 512MiB, 4GiB); when it is full ingest answers 503 until the consumers catch up")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listen address of GET /metrics; empty: served on --addr")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", 5*time.Second, "longest a request body may take to arrive after its headers (408 after)")
-	fs.Int64Var(&cfg.BodyMemory, "body-memory", 0, "bytes all request bodies may hold at once (503 beyond); 0: 1/32 of the memory limit, else 64 MiB")
+	fs.Int64Var(&cfg.BodyMemory, "body-memory", 0, "bytes all request bodies may hold at once (503 beyond); 0: 1/64 of the memory limit, else 64 MiB")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 4096, "open connections at most")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

@@ -20,7 +20,7 @@ type memorySettings struct {
 const gcShare = 0.8
 
 // apply sets the soft memory limit (unless GOMEMLIMIT says otherwise) and
-// returns the body budget: bodyMemory when set, else 1/32 of the limit
+// returns the body budget: bodyMemory when set, else 1/64 of the limit
 // (64 MiB of a 2 GiB task: bodies, their records while decoded, the
 // producer's buffer and the GC's headroom over them stay under 512 MiB),
 // else 0 for ingest's default.
@@ -36,7 +36,7 @@ func (m memorySettings) apply(bodyMemory int64, log *slog.Logger) int64 {
 		debug.SetMemoryLimit(int64(float64(limit) * gcShare))
 	}
 	if bodyMemory == 0 {
-		bodyMemory = limit / 32
+		bodyMemory = limit / 64
 	}
 	log.Info("memory", "limit_bytes", limit, "from", from, "gomemlimit_bytes", debug.SetMemoryLimit(-1), "body_memory_bytes", bodyMemory)
 	return bodyMemory

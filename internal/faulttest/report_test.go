@@ -139,7 +139,7 @@ Attacks on the HTTP front door itself, each run against a fresh ` + "`spate inge
 bounded: request bodies are read before a request takes one of the
 ` + "`SPATE_MAX_IN_FLIGHT`" + ` slots, within ` + "`SPATE_BODY_TIMEOUT`" + ` (408 after); what
 bodies hold in memory, decompressed and as it arrives, is charged to one
-byte budget (` + "`SPATE_BODY_MEMORY`" + `, 1/32 of ` + "`SPATE_MEMORY_LIMIT`" + `; the last eighth kept
+byte budget (` + "`SPATE_BODY_MEMORY`" + `, 1/64 of ` + "`SPATE_MEMORY_LIMIT`" + `; the last eighth kept
 for bodies under 128 KiB) and a request that would exceed it is answered 503 +
 Retry-After at once; a declared ` + "`Content-Length`" + ` over the limit is answered 413
 before any read (so ` + "`Expect: 100-continue`" + ` never gets ` + "`100 Continue`" + `); open
