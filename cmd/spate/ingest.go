@@ -109,6 +109,7 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("SPATE_API_KEYS: %w", err)
 	}
 	c.front.HTTP.APIKeys = keys
+	c.front.HTTP.Now = env.now
 	c.front.HTTP.AllowedOrigins = splitList(c.origins)
 	if c.front.Registry, err = registry.FromDir(c.schemas, registry.Limits{}); err != nil {
 		return fmt.Errorf("SPATE_SCHEMAS: %w", err)

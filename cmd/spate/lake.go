@@ -194,7 +194,7 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("lake forget: %w", err)
 	}
-	rep, runErr := lakeedit.Forget(ctx, st, reqs, lakeedit.ForgetConfig{Identifiers: ids, DryRun: *dry, Parallel: *parallel}, env.log)
+	rep, runErr := lakeedit.Forget(ctx, st, reqs, lakeedit.ForgetConfig{Identifiers: ids, DryRun: *dry, Parallel: *parallel, Now: env.now}, env.log)
 	if rep == nil {
 		return fmt.Errorf("lake forget: %w", runErr)
 	}
@@ -300,7 +300,7 @@ Flags:`)
 		lb = -1
 	}
 	rep, runErr := lakeedit.Compact(ctx, st, lakeedit.CompactConfig{Partitions: partitions, TargetSize: target, Settle: *settle,
-		Lookback: lb, DryRun: *dry}, env.log)
+		Lookback: lb, DryRun: *dry, Now: env.now}, env.log)
 	if rep == nil {
 		return fmt.Errorf("lake compact: %w", runErr)
 	}
