@@ -25,6 +25,13 @@ type DeadLetterConfig struct {
 	Stream string
 }
 
+// DeadLetterConfigFromEnv is the dead-letter settings every function reads
+// the same way: SPATE_DEAD_LETTER_BUCKET and SPATE_SOURCE_STREAM.
+func DeadLetterConfigFromEnv(function, queueURL string, getenv func(string) string) DeadLetterConfig {
+	return DeadLetterConfig{Function: function, QueueURL: queueURL,
+		Bucket: getenv("SPATE_DEAD_LETTER_BUCKET"), Stream: getenv("SPATE_SOURCE_STREAM")}
+}
+
 // OpenDeadLetters returns the consumer's dead-letter queue, sized to the
 // queue's own limit (read now, and logged), spilling to cfg.Bucket through
 // objects. A dead letter then never fails for its size: a poison record is

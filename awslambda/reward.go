@@ -59,14 +59,11 @@ func (h *RewardHandler) Handle(ctx context.Context, ev events.KinesisEvent) (eve
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-h.margin))
 		defer cancel()
 	}
-	for i, r := range ev.Records {
-		seq := r.Kinesis.SequenceNumber
-		// Dead letters name the record they came from (eventID is
-		// "<shardId>:<sequenceNumber>").
-		shard, _, _ := strings.Cut(r.EventID, ":")
-		rctx := reward.WithSource(ctx, reward.Source{Shard: shard, Sequence: seq,
-			ArrivedAt: r.Kinesis.ApproximateArrivalTimestamp.UTC().Round(time.Millisecond)})
-		err := h.handle(rctx, r.Kinesis.Data)
+	for i, r := range streamRecords(ev.Records) {
+		seq := r.SequenceNumber
+		// Dead letters name the record they came from.
+		rctx := reward.WithSource(ctx, reward.Source{Shard: r.ShardID, Sequence: seq, ArrivedAt: r.ArrivedAt})
+		err := h.handle(rctx, r.Data)
 		if err == nil {
 			continue
 		}

@@ -200,13 +200,15 @@ func (s *Sink) aggregate(t *shardTable, recs []spate.Record, be *spate.BatchErro
 			g.b.Reset()
 		}
 		u := kpl.Record{PartitionKey: r.PartitionKey, Data: r.Data}
-		if len(g.idx) > 0 && len(g.pk)+g.b.SizeWith(u) > s.cfg.AggregateBytes {
+		// The Kinesis record's own partition key counts against the
+		// size target too.
+		if len(g.idx) > 0 && !g.b.AddWithin(u, s.cfg.AggregateBytes-len(g.pk)) {
 			flush(g, shardOf(gi))
 		}
 		if len(g.idx) == 0 {
 			g.pk = r.PartitionKey
+			g.b.Add(u)
 		}
-		g.b.Add(u)
 		g.idx = append(g.idx, i)
 	}
 	if groups[len(t.shards)].b != nil {

@@ -100,22 +100,69 @@ func (b *Builder) Len() int { return len(b.recs) }
 func (b *Builder) Size() int { return overhead + b.tables + b.size }
 
 // SizeWith returns what Size would be after adding r.
-func (b *Builder) SizeWith(r Record) int {
-	size := b.Size()
-	pkIdx, ok := b.keyIdx[r.PartitionKey]
-	if !ok {
-		pkIdx = uint64(len(b.keys))
-		size += protowire.SizeTag(fAggPartitionKeys) + protowire.SizeBytes(len(r.PartitionKey))
+func (b *Builder) SizeWith(r Record) int { return b.Size() + b.slot(r).grow }
+
+// Add appends r. Its Data is referenced, not copied, until Reset: it must
+// not change before the record is encoded.
+func (b *Builder) Add(r Record) { b.commit(r, b.slot(r)) }
+
+// AddWithin appends r, as Add does, if the record's Size stays within
+// limit afterwards, and reports whether it did: one lookup of r's keys
+// where SizeWith then Add take two.
+func (b *Builder) AddWithin(r Record, limit int) bool {
+	sl := b.slot(r)
+	if b.Size()+sl.grow > limit {
+		return false
 	}
-	var ehIdx uint64
-	if r.ExplicitHashKey != "" {
-		if ehIdx, ok = b.hashIdx[r.ExplicitHashKey]; !ok {
-			ehIdx = uint64(len(b.hashes))
-			size += protowire.SizeTag(fAggExplicitHashes) + protowire.SizeBytes(len(r.ExplicitHashKey))
+	b.commit(r, sl)
+	return true
+}
+
+// slot is where a user record goes: its table indexes, whether it adds
+// table entries, and how many bytes it adds to the encoded record.
+type slot struct {
+	pk, eh       uint64
+	newPK, newEH bool
+	grow         int
+}
+
+func (b *Builder) slot(r Record) slot {
+	var sl slot
+	var ok bool
+	if sl.pk, ok = b.keyIdx[r.PartitionKey]; !ok {
+		sl.pk, sl.newPK = uint64(len(b.keys)), true
+		sl.grow += protowire.SizeTag(fAggPartitionKeys) + protowire.SizeBytes(len(r.PartitionKey))
+	}
+	hasEH := r.ExplicitHashKey != ""
+	if hasEH {
+		if sl.eh, ok = b.hashIdx[r.ExplicitHashKey]; !ok {
+			sl.eh, sl.newEH = uint64(len(b.hashes)), true
+			sl.grow += protowire.SizeTag(fAggExplicitHashes) + protowire.SizeBytes(len(r.ExplicitHashKey))
 		}
 	}
-	body := recordSize(pkIdx, ehIdx, r.ExplicitHashKey != "", len(r.Data))
-	return size + protowire.SizeTag(fAggRecords) + protowire.SizeBytes(body)
+	sl.grow += protowire.SizeTag(fAggRecords) + protowire.SizeBytes(recordSize(sl.pk, sl.eh, hasEH, len(r.Data)))
+	return sl
+}
+
+func (b *Builder) commit(r Record, sl slot) {
+	if b.keyIdx == nil {
+		b.keyIdx = map[string]uint64{}
+		b.hashIdx = map[string]uint64{}
+	}
+	tables := 0
+	if sl.newPK {
+		b.keyIdx[r.PartitionKey] = sl.pk
+		b.keys = append(b.keys, r.PartitionKey)
+		tables += protowire.SizeTag(fAggPartitionKeys) + protowire.SizeBytes(len(r.PartitionKey))
+	}
+	if sl.newEH {
+		b.hashIdx[r.ExplicitHashKey] = sl.eh
+		b.hashes = append(b.hashes, r.ExplicitHashKey)
+		tables += protowire.SizeTag(fAggExplicitHashes) + protowire.SizeBytes(len(r.ExplicitHashKey))
+	}
+	b.tables += tables
+	b.size += sl.grow - tables
+	b.recs = append(b.recs, pending{pk: sl.pk, eh: sl.eh, hasEH: r.ExplicitHashKey != "", data: r.Data})
 }
 
 func recordSize(pkIdx, ehIdx uint64, hasEH bool, dataLen int) int {
@@ -125,35 +172,6 @@ func recordSize(pkIdx, ehIdx uint64, hasEH bool, dataLen int) int {
 		n += protowire.SizeTag(fRecExplicitHashIndex) + protowire.SizeVarint(ehIdx)
 	}
 	return n
-}
-
-// Add appends r. Its Data is referenced, not copied, until Reset: it must
-// not change before the record is encoded.
-func (b *Builder) Add(r Record) {
-	if b.keyIdx == nil {
-		b.keyIdx = map[string]uint64{}
-		b.hashIdx = map[string]uint64{}
-	}
-	pkIdx, ok := b.keyIdx[r.PartitionKey]
-	if !ok {
-		pkIdx = uint64(len(b.keys))
-		b.keyIdx[r.PartitionKey] = pkIdx
-		b.keys = append(b.keys, r.PartitionKey)
-		b.tables += protowire.SizeTag(fAggPartitionKeys) + protowire.SizeBytes(len(r.PartitionKey))
-	}
-	hasEH := r.ExplicitHashKey != ""
-	var ehIdx uint64
-	if hasEH {
-		if ehIdx, ok = b.hashIdx[r.ExplicitHashKey]; !ok {
-			ehIdx = uint64(len(b.hashes))
-			b.hashIdx[r.ExplicitHashKey] = ehIdx
-			b.hashes = append(b.hashes, r.ExplicitHashKey)
-			b.tables += protowire.SizeTag(fAggExplicitHashes) + protowire.SizeBytes(len(r.ExplicitHashKey))
-		}
-	}
-	body := recordSize(pkIdx, ehIdx, hasEH, len(r.Data))
-	b.size += protowire.SizeTag(fAggRecords) + protowire.SizeBytes(body)
-	b.recs = append(b.recs, pending{pk: pkIdx, eh: ehIdx, hasEH: hasEH, data: r.Data})
 }
 
 // AppendTo appends the aggregated record (magic, protobuf, MD5) to dst.

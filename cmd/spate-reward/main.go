@@ -85,9 +85,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		if err != nil {
 			return nil, err
 		}
-		dlq, err := awslambda.OpenDeadLetters(ctx, awssqs.NewFromConfig(awsCfg), awss3.NewFromConfig(awsCfg, sqs.PathStyleOnCustomEndpoint), awslambda.DeadLetterConfig{
-			Function: "reward", QueueURL: q, Bucket: getenv("SPATE_DEAD_LETTER_BUCKET"), Stream: getenv("SPATE_SOURCE_STREAM"),
-		}, log)
+		dlq, err := awslambda.OpenDeadLetters(ctx, awssqs.NewFromConfig(awsCfg), awss3.NewFromConfig(awsCfg, sqs.PathStyleOnCustomEndpoint), awslambda.DeadLetterConfigFromEnv("reward", q, getenv), log)
 		if err != nil {
 			return nil, err
 		}

@@ -75,9 +75,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	dlq, err := awslambda.OpenDeadLetters(ctx, awssqs.NewFromConfig(cfg), awss3.NewFromConfig(cfg, sqs.PathStyleOnCustomEndpoint), awslambda.DeadLetterConfig{
-		Function: "router", QueueURL: queue, Bucket: getenv("SPATE_DEAD_LETTER_BUCKET"), Stream: getenv("SPATE_SOURCE_STREAM"),
-	}, log)
+	dlq, err := awslambda.OpenDeadLetters(ctx, awssqs.NewFromConfig(cfg), awss3.NewFromConfig(cfg, sqs.PathStyleOnCustomEndpoint), awslambda.DeadLetterConfigFromEnv("router", queue, getenv), log)
 	if err != nil {
 		return nil, err
 	}

@@ -154,7 +154,7 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	src.Kinesis = func() kinesis.SinkStats { return kSink.Stats() }
 	metrics := prom.New(src)
 
-	kSink = kinesis.NewSink(kin, c.stream, kinesisSinkConfig(kin, c, metrics.ObserveKinesisPut))
+	kSink = kinesis.NewSink(kin, c.stream, kinesisSinkConfig(kin, c, metrics.ObserveKinesisPut, env.now))
 	if c.aggregate && c.front.Producer.Policy.Count == 0 {
 		// Batches count events, and the sink packs them into records:
 		// 500 events is no longer PutRecords' limit.
@@ -198,11 +198,12 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 const aggregatedBatchEvents = 5000
 
 // kinesisSinkConfig is the Kinesis sink of c: aggregating, with a shard map
-// of the stream, unless SPATE_KINESIS_AGGREGATION is false.
-func kinesisSinkConfig(kin kinesis.ShardLister, c ingestConfig, observe func(time.Duration, int, int)) kinesis.SinkConfig {
+// of the stream, unless SPATE_KINESIS_AGGREGATION is false. now ages the
+// shard map.
+func kinesisSinkConfig(kin kinesis.ShardLister, c ingestConfig, observe func(time.Duration, int, int), now func() time.Time) kinesis.SinkConfig {
 	cfg := kinesis.SinkConfig{Observe: observe}
 	if c.aggregate {
-		cfg.Shards = kinesis.NewShardMap(kin, c.stream, c.shardEvery, nil)
+		cfg.Shards = kinesis.NewShardMap(kin, c.stream, c.shardEvery, now)
 		cfg.AggregateBytes = c.aggBytes
 	}
 	return cfg

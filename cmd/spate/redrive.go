@@ -99,7 +99,7 @@ func runRedrive(ctx context.Context, env *environment, args []string) error {
 	kin := awskinesis.NewFromConfig(awsCfg)
 	kcfg := kinesis.SinkConfig{}
 	if f.aggregate {
-		kcfg.Shards = kinesis.NewShardMap(kin, f.stream, 0, nil)
+		kcfg.Shards = kinesis.NewShardMap(kin, f.stream, 0, env.now)
 	}
 	sink := kinesis.NewSink(kin, f.stream, kcfg)
 	r, err := sqs.NewRedriver(awssqs.NewFromConfig(awsCfg), f.queue, sink, sqs.RedriveConfig{
