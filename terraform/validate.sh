@@ -40,7 +40,7 @@ export CHECKPOINT_DISABLE=1
 # settings to the provider block.
 mod="$work/module"
 mkdir "$mod"
-cp "$tf"/*.tf "$tf"/glue_columns.json "$tf"/example.tfvars "$mod"/
+cp "$tf"/*.tf "$tf"/*.json "$tf"/example.tfvars "$mod"/
 rm "$mod/backend.tf"
 cat > "$mod/validate_override.tf" <<'TF'
 provider "aws" {

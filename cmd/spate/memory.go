@@ -21,7 +21,7 @@ const gcShare = 0.8
 
 // apply sets the soft memory limit (unless GOMEMLIMIT says otherwise) and
 // returns the body budget: bodyMemory when set, else 1/64 of the limit
-// (64 MiB of a 2 GiB task: bodies, their records while decoded, the
+// (32 MiB of a 2 GiB task: bodies, their records while decoded, the
 // producer's buffer and the GC's headroom over them stay under 512 MiB),
 // else 0 for ingest's default.
 func (m memorySettings) apply(bodyMemory int64, log *slog.Logger) int64 {

@@ -386,7 +386,7 @@ func (w *world) bigBodyFlood(t *testing.T) {
 	}
 	row := hostileRow{
 		Attack: fmt.Sprintf("%d clients posting valid 975 KB batches back to back for %s, the sink stalled (its buffer fills; buffered acks, one batch in flight); a neighbour posting one event every 50 ms", flooders, floodFor),
-		Bound:  "peak RSS ≤ 512 MiB with `SPATE_MEMORY_LIMIT=2048MiB` (body budget 64 MiB, GOMEMLIMIT 1,638 MiB); every neighbour answered (p99 measured, target ≤ 1 s); excess shed with 503",
+		Bound:  "peak RSS ≤ 512 MiB with `SPATE_MEMORY_LIMIT=2048MiB` (body budget 32 MiB, GOMEMLIMIT 1,638 MiB); every neighbour answered (p99 measured, target ≤ 1 s); excess shed with 503",
 		Measured: fmt.Sprintf("peak RSS %s (at start %s); flood: %d requests, %d × 202, %d × 503, %d cut; neighbours %d/%d answered (%d × 202), p50 %s, p99 %s; load average %s",
 			mib(peak), mib(startRSS), fs.Sent, fs.Accepted, fs.Shed, fs.Cut, answered, len(statuses), count(statuses, http.StatusAccepted), p50(lat).Round(time.Millisecond), tail.Round(time.Millisecond), loadAvg()),
 	}
