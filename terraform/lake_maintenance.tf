@@ -173,6 +173,11 @@ data "aws_iam_policy_document" "lake_maintenance_scheduler" {
     sid       = "PassRoles"
     actions   = ["iam:PassRole"]
     resources = [aws_iam_role.ingest_execution.arn, aws_iam_role.lake_maintenance_task[0].arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
   }
 }
 

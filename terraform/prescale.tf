@@ -111,8 +111,11 @@ data "aws_iam_policy_document" "scheduler_assume" {
       type        = "Service"
       identifiers = ["scheduler.amazonaws.com"]
     }
-    # Only this account's prescale schedule may assume the role (confused
-    # deputy; the ARN is built, the schedule depends on the role).
+    # Only this account's schedules may assume the role (confused deputy).
+    # Scheduler's own guidance: aws:SourceArn is the schedule group's ARN,
+    # never a schedule's — scoped to a schedule, the role cannot be
+    # assumed and every run is refused. The prescale and lake maintenance
+    # schedules are in the default group.
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
@@ -121,7 +124,7 @@ data "aws_iam_policy_document" "scheduler_assume" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule/default/${var.name}-prescale"]
+      values   = ["arn:${local.partition}:scheduler:${var.region}:${local.account_id}:schedule-group/default"]
     }
   }
 }

@@ -193,8 +193,25 @@ func TestSecureDefaults(t *testing.T) {
 			t.Errorf("%s: trust without aws:SourceAccount and aws:SourceArn", doc)
 		}
 	}
-	if src := m.Source(m.Data["aws_iam_policy_document.prescale_scheduler"].Body.SrcRange); !strings.Contains(src, "iam:PassedToService") {
-		t.Error("iam:PassRole without iam:PassedToService")
+	// Scheduler checks aws:SourceArn against the schedule group's ARN; a
+	// schedule's ARN there makes the role unassumable (every run refused).
+	if src := m.Source(m.Data["aws_iam_policy_document.scheduler_assume"].Body.SrcRange); !strings.Contains(src, ":schedule-group/default") || strings.Contains(src, ":schedule/") {
+		t.Errorf("scheduler_assume: aws:SourceArn must be the schedule group's ARN, not a schedule's:\n%s", src)
+	}
+	// Every policy that passes a role says to which service.
+	passes := 0
+	for name, d := range m.Data {
+		src := m.Source(d.Body.SrcRange)
+		if !strings.Contains(src, `"iam:PassRole"`) {
+			continue
+		}
+		passes++
+		if !strings.Contains(src, "iam:PassedToService") {
+			t.Errorf("%s: iam:PassRole without iam:PassedToService", name)
+		}
+	}
+	if passes < 2 {
+		t.Errorf("%d policies pass roles, want the prescale and lake maintenance schedulers at least", passes)
 	}
 }
 
