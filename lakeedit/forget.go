@@ -131,6 +131,9 @@ type RequestResult struct {
 // under deadLetterPrefix.
 var failedPrefixes = []string{"_errors/", "_dead_letter/", "errors/", deadLetterPrefix}
 
+// failedPayloadColumn is the failed-events table's raw payload (failed.Keeper).
+const failedPayloadColumn = "payload"
+
 // deadLetterPrefix holds, in the lake bucket, the payloads of dead letters
 // too big for their queue (sqs.DeadLetterPrefix): a stream record's data
 // as it was, an event's JSON or a KPL aggregate of several.
@@ -345,28 +348,47 @@ func (fg *forgetter) parquetFile(ctx context.Context, o Object) (bool, error) {
 			cols = append(cols, colRef{leaf, fg.byCol[c]})
 		}
 	}
+	// The failed-events table keeps what a client sent in payload; its
+	// identifier columns are empty when the payload was truncated, not
+	// JSON, or held an identifier of the wrong type, so the payload's
+	// strings are searched as the other failed areas' records are.
+	payload := leafIndex(pf.Schema(), failedPayloadColumn)
 	rgs := pf.RowGroups()
 	marks := make([]bitset, len(rgs))
 	hits := map[int]int64{} // request -> rows
 	var matched int64
+	mark := func(g int, rg parquet.RowGroup, row, req int) {
+		if marks[g] == nil {
+			marks[g] = newBitset(rg.NumRows())
+		}
+		if !marks[g].has(row) {
+			marks[g].set(row)
+			matched++
+		}
+		hits[req]++
+	}
 	for g, rg := range rgs {
+		if payload >= 0 {
+			err := scanColumn(rg, payload, func(row int, v parquet.Value) {
+				if v.IsNull() {
+					return
+				}
+				for _, req := range fg.matchStrings(v.ByteArray(), false) {
+					mark(g, rg, row, req)
+				}
+			})
+			if err != nil {
+				return false, fmt.Errorf("read %s: %w", o.Key, err)
+			}
+		}
 		for _, c := range cols {
 			err := scanColumn(rg, c.leaf, func(row int, v parquet.Value) {
 				if v.IsNull() {
 					return
 				}
-				req, ok := c.m[string(v.ByteArray())]
-				if !ok {
-					return
+				if req, ok := c.m[string(v.ByteArray())]; ok {
+					mark(g, rg, row, req)
 				}
-				if marks[g] == nil {
-					marks[g] = newBitset(rg.NumRows())
-				}
-				if !marks[g].has(row) {
-					marks[g].set(row)
-					matched++
-				}
-				hits[req]++
 			})
 			if err != nil {
 				return false, fmt.Errorf("read %s: %w", o.Key, err)

@@ -8,6 +8,7 @@ package lakegen
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,8 +34,12 @@ type Config struct {
 	Start time.Time
 }
 
-// Types are the event types generated, all of the registry's.
-func Types() []string { return registry.New(registry.Limits{}).Types() }
+// Types are the event types generated, all of the registry's. Loading the
+// registry parses every schema; Event needs the list once per row, so it
+// is loaded once (under -race, per row it was most of a lake's generation).
+func Types() []string { return slices.Clone(defaultTypes()) }
+
+var defaultTypes = sync.OnceValue(func() []string { return registry.New(registry.Limits{}).Types() })
 
 // UserID, AnonymousID and SessionID are the pools' identifiers.
 func UserID(i int) string      { return fmt.Sprintf("user-%06d", i) }
@@ -49,7 +54,7 @@ func EventID(i int) string { return fmt.Sprintf("0190a3c4-0000-7000-8000-%012d",
 // arrival hour.
 func Event(cfg Config, i int) *spate.Event {
 	cfg.defaults()
-	types := Types()
+	types := defaultTypes()
 	typ := types[i%len(types)]
 	e := &spate.Event{Type: typ, EventID: EventID(i), Platform: platform(i), AppVersion: "5.12.0"}
 	// Each hour has its own people, as viewing comes in sessions: a
