@@ -65,10 +65,26 @@ func contentFormat(r *http.Request) (bodyFormat, bool, *httpError) {
 	return f, gz, nil
 }
 
-var (
-	eventsKey = []byte(`"events"`)
-	escapeU   = []byte(`\u`)
-)
+var eventsKey = []byte(`"events"`)
+
+// mayEscapeEvents reports whether b holds a \u escape of one of the
+// letters of "events" (\u0065, \u0076, \u006e, \u0074, \u0073, hex in
+// either case): the only way a key other than the literal "events" can
+// decode to it. Bodies that merely escape other characters (ä as \u00e4)
+// then skip the batch splitter's walk.
+func mayEscapeEvents(b []byte) bool {
+	for {
+		i := bytes.Index(b, []byte(`\u00`))
+		if i < 0 || i+6 > len(b) {
+			return false
+		}
+		switch strings.ToLower(string(b[i+4 : i+6])) {
+		case "65", "76", "6e", "74", "73":
+			return true
+		}
+		b = b[i+4:]
+	}
+}
 
 // trimJSONSpace trims JSON's whitespace: exactly space, tab, CR and LF
 // (RFC 8259 §2), not bytes.TrimSpace's Unicode spaces (\f, U+0085, U+00A0),
@@ -110,7 +126,7 @@ func splitEvents(body []byte, f bodyFormat, maxEvents int) ([][]byte, *httpError
 	// Only a body mentioning "events" (possibly with escapes) can be a
 	// batch; a single event is handed to the registry without a second
 	// parse.
-	if !bytes.Contains(trimmed, eventsKey) && !bytes.Contains(trimmed, escapeU) {
+	if !bytes.Contains(trimmed, eventsKey) && !mayEscapeEvents(trimmed) {
 		return [][]byte{trimmed}, nil
 	}
 	events, isBatch, herr := batchEvents(trimmed, maxEvents)

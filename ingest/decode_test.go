@@ -104,3 +104,20 @@ func TestSplitEventsBoundsBytesNotDepth(t *testing.T) {
 		})
 	}
 }
+
+func TestMayEscapeEvents(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"\u0065vents":[]}`:          true,
+		`{"ev\u0045nts":[]}`:          false, // E is not e
+		`{"even\u0074s":[]}`:          true,
+		`{"even\u0054s":[]}`:          false,
+		`{"\u006Eame":"x"}`:           true,  // n, upper-case hex: may be
+		`{"page":"k\u00e4ytt\u00f6"}`: false, // Finnish ä and ö: no second walk
+		`{"a":"\u00`:                  false,
+		`no escapes`:                  false,
+	} {
+		if got := mayEscapeEvents([]byte(in)); got != want {
+			t.Errorf("mayEscapeEvents(%s) = %v, want %v", in, got, want)
+		}
+	}
+}

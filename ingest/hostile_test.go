@@ -108,7 +108,7 @@ func TestSlowBodiesHoldNoSlot(t *testing.T) {
 			t.Errorf("slow body answered %q, want 408", a)
 		}
 	}
-	if n := api.Stats().Snapshot().BodyTimeouts; n != slow {
+	if n := api.Stats().Snapshot().Requests[http.StatusRequestTimeout]; n != slow {
 		t.Errorf("%d body timeouts counted, want %d", n, slow)
 	}
 }

@@ -390,15 +390,11 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 // closed after the answer.
 func (s *Server) refuse(w http.ResponseWriter, herr *httpError) {
 	unread(w)
-	switch herr.status {
-	case http.StatusServiceUnavailable:
+	if herr.status == http.StatusServiceUnavailable {
 		s.unavailable(w, herr.msg)
-	case http.StatusRequestTimeout:
-		s.stats.bodyTimeouts.Add(1)
-		s.fail(w, herr)
-	default:
-		s.fail(w, herr)
+		return
 	}
+	s.fail(w, herr) // a late body's 408 is counted with the other statuses
 }
 
 func (s *Server) fail(w http.ResponseWriter, herr *httpError) {

@@ -20,11 +20,10 @@ type Stats struct {
 	unstored atomic.Int64
 	shed     atomic.Int64
 	// shedMemory counts requests refused because the body budget was
-	// spent; bodyTimeouts bodies that missed their deadline.
-	shedMemory   atomic.Int64
-	bodyTimeouts atomic.Int64
-	bodyBytes    func() int64
-	conns        func() int64
+	// spent. Bodies that missed their deadline are Requests[408].
+	shedMemory atomic.Int64
+	bodyBytes  func() int64
+	conns      func() int64
 
 	mu       sync.Mutex
 	requests map[int]int64
@@ -45,12 +44,11 @@ type Snapshot struct {
 	Unstored int64 // accepted events answered 503 because no sink took them
 	Shed     int64 // requests refused for load: in-flight limit
 	// ShedMemory: requests refused for load: request memory budget spent.
-	ShedMemory   int64
-	BodyTimeouts int64            // requests whose body missed its deadline (408)
-	BodyBytes    int64            // bytes request bodies hold now (charged to the budget)
-	Conns        int64            // open connections on the Listen listener
-	Requests     map[int]int64    // by status code
-	Rejected     map[string]int64 // events rejected, by reason "field:class"
+	ShedMemory int64
+	BodyBytes  int64            // bytes request bodies hold now (charged to the budget)
+	Conns      int64            // open connections on the Listen listener
+	Requests   map[int]int64    // by status code
+	Rejected   map[string]int64 // events rejected, by reason "field:class"
 }
 
 // Snapshot returns the counters.
@@ -59,7 +57,7 @@ func (s *Stats) Snapshot() Snapshot {
 	defer s.mu.Unlock()
 	return Snapshot{
 		Accepted: s.accepted.Load(), Unstored: s.unstored.Load(), Shed: s.shed.Load(),
-		ShedMemory: s.shedMemory.Load(), BodyTimeouts: s.bodyTimeouts.Load(), BodyBytes: s.bodyBytes(), Conns: s.conns(),
+		ShedMemory: s.shedMemory.Load(), BodyBytes: s.bodyBytes(), Conns: s.conns(),
 		Requests: maps.Clone(s.requests), Rejected: maps.Clone(s.rejected),
 	}
 }

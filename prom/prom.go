@@ -139,7 +139,7 @@ func (s *snapshots) Collect(ch chan<- prometheus.Metric) {
 		counter(descUnstored, snap.Unstored)
 		counter(descShed, snap.Shed, "in_flight")
 		counter(descShed, snap.ShedMemory, "body_memory")
-		counter(descBodyTO, snap.BodyTimeouts)
+		counter(descBodyTO, snap.Requests[http.StatusRequestTimeout])
 		gauge(descBodyMem, snap.BodyBytes)
 		gauge(descConns, snap.Conns)
 	}

@@ -28,7 +28,7 @@ func TestExportsSnapshotsAndObservations(t *testing.T) {
 	open := true
 	m := prom.New(prom.Sources{
 		Ingest: func() ingest.Snapshot {
-			return ingest.Snapshot{Accepted: 7, Unstored: 2, Shed: 3, ShedMemory: 4, BodyTimeouts: 5, BodyBytes: 1024, Conns: 9, Requests: map[int]int64{202: 5, 503: 3}, Rejected: map[string]int64{"content_id:invalid": 4}}
+			return ingest.Snapshot{Accepted: 7, Unstored: 2, Shed: 3, ShedMemory: 4, BodyBytes: 1024, Conns: 9, Requests: map[int]int64{202: 5, 408: 5, 503: 3}, Rejected: map[string]int64{"content_id:invalid": 4}}
 		},
 		Producer: func() batch.Stats {
 			return batch.Stats{BufferedRecords: 11, Batches: 2, BatchRecords: 900, Failed: 1, Shed: 6}

@@ -155,7 +155,7 @@ func runIngest(ctx context.Context, env *environment, args []string) error {
 	metrics := prom.New(src)
 
 	kSink = kinesis.NewSink(kin, c.stream, kinesisSinkConfig(kin, c, metrics.ObserveKinesisPut, env.now))
-	if c.aggregate && c.front.Producer.Policy.Count == 0 {
+	if c.aggregate {
 		// Batches count events, and the sink packs them into records:
 		// 500 events is no longer PutRecords' limit.
 		c.front.Producer.Policy.Count = aggregatedBatchEvents

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -255,12 +254,8 @@ func lakeCompact(ctx context.Context, env *environment, args []string, clients l
 		partitions = append(partitions, s)
 		return nil
 	})
-	target := int64(128 << 20)
-	fs.Func("target-size", "size merged files aim for, e.g. 128MiB, 64MB or bytes (default 128MiB)", func(s string) error {
-		n, err := parseSize(s)
-		target = n
-		return err
-	})
+	targetSize := byteSize(128 << 20)
+	fs.Var(&targetSize, "target-size", "size merged files aim for, e.g. 128MiB, 64MB or bytes (default 128MiB)")
 	settle := fs.Duration("settle", 2*time.Hour, "without --partition: skip partitions whose hour ended less than this long ago (negative: skip none, the current hour included)")
 	lookback := fs.Int("lookback", 1, "hours before a partition searched for copies of its events (0: none)")
 	dry := fs.Bool("dry-run", false, "report what would change, change nothing")
@@ -286,7 +281,7 @@ Flags:`)
 		return fmt.Errorf("lake compact: unexpected argument %q", fs.Arg(0))
 	case *format != "table" && *format != "json":
 		return errors.New("lake compact: --format must be table or json")
-	case target <= 0:
+	case targetSize <= 0:
 		return errors.New("lake compact: --target-size must be positive")
 	case *lookback < 0:
 		return errors.New("lake compact: --lookback must not be negative")
@@ -299,7 +294,7 @@ Flags:`)
 	if lb == 0 {
 		lb = -1
 	}
-	rep, runErr := lakeedit.Compact(ctx, st, lakeedit.CompactConfig{Partitions: partitions, TargetSize: target, Settle: *settle,
+	rep, runErr := lakeedit.Compact(ctx, st, lakeedit.CompactConfig{Partitions: partitions, TargetSize: int64(targetSize), Settle: *settle,
 		Lookback: lb, DryRun: *dry, Now: env.now}, env.log)
 	if rep == nil {
 		return fmt.Errorf("lake compact: %w", runErr)
@@ -338,26 +333,4 @@ Flags:`)
 		return fmt.Errorf("lake compact: %w", runErr)
 	}
 	return nil
-}
-
-// parseSize reads 128MiB, 64MB, 1GiB, 512KiB or a number of bytes.
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-			if err != nil || n <= 0 {
-				return 0, fmt.Errorf("size %q: want e.g. 128MiB", s)
-			}
-			return n * u.mult, nil
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q: want e.g. 128MiB", s)
-	}
-	return n, nil
 }

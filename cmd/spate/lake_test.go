@@ -202,7 +202,7 @@ func TestLakeFlags(t *testing.T) {
 		{[]string{"lake", "forget", "--lake", dir}, "--requests is required"},
 		{[]string{"lake", "forget", "--requests", "x"}, "--lake is required"},
 		{[]string{"lake", "compact", "--lake", dir, "--partition", "click/2026"}, "want type/dt="},
-		{[]string{"lake", "compact", "--lake", dir, "--target-size", "big"}, "want e.g. 128MiB"},
+		{[]string{"lake", "compact", "--lake", dir, "--target-size", "big"}, `size "big": want a positive number of bytes`},
 		{[]string{"lake", "compact", "--lake", filepath.Join(dir, "nope")}, "no such file"},
 	} {
 		env, _, _ := lakeEnv()
@@ -221,8 +221,8 @@ func TestLakeFlags(t *testing.T) {
 		t.Errorf("bad request line: %v", err)
 	}
 	for in, want := range map[string]int64{"128MiB": 128 << 20, "64MB": 64e6, "1GiB": 1 << 30, "4096": 4096} {
-		if n, err := parseSize(in); err != nil || n != want {
-			t.Errorf("parseSize(%q) = %d, %v", in, n, err)
+		if n, err := parseBytes(in); err != nil || n != want {
+			t.Errorf("parseBytes(%q) = %d, %v", in, n, err)
 		}
 	}
 }

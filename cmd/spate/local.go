@@ -72,14 +72,14 @@ func parseBytes(v string) (int64, error) {
 		suffix string
 		mult   int64
 	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
-	mult := int64(1)
+	num, mult := v, int64(1)
 	for _, u := range units {
 		if s, ok := strings.CutSuffix(v, u.suffix); ok {
-			v, mult = s, u.mult
+			num, mult = s, u.mult
 			break
 		}
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("size %q: want a positive number of bytes, KiB, MiB or GiB", v)
 	}

@@ -27,7 +27,8 @@ type frontConfig struct {
 	AckMode      string // durable or buffered
 	HTTP         ingest.Config
 	Producer     batch.Config
-	// Registry is the compiled schemas (default: the embedded ones).
+	// Registry is the compiled schemas (required: the callers load them
+	// from --schemas or SPATE_SCHEMAS).
 	Registry *registry.Registry
 }
 
@@ -52,11 +53,7 @@ func newFront(cfg frontConfig, sink spate.Sink, log *slog.Logger) (*front, error
 	if cfg.AckMode == "buffered" {
 		p = bufferedAck{producer}
 	}
-	reg := cfg.Registry
-	if reg == nil {
-		reg = registry.New(registry.Limits{})
-	}
-	srv := ingest.New(reg, p, cfg.HTTP, log.With("subsystem", "http"))
+	srv := ingest.New(cfg.Registry, p, cfg.HTTP, log.With("subsystem", "http"))
 	ln, err := srv.Listen(cfg.Addr)
 	if err != nil {
 		_ = producer.Close(context.Background())
@@ -93,7 +90,9 @@ func (f *front) serve(ctx context.Context, mux chi.Router, metrics http.Handler)
 	if f.metrics != nil {
 		m := http.NewServeMux()
 		m.Handle("GET /metrics", metrics)
-		metricsSrv = &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: f.cfg.HTTP.IdleTimeout}
+		// The API's timeouts, with ingest's defaults applied (the raw
+		// config's IdleTimeout is 0 in local mode).
+		metricsSrv = f.server.HTTPServer(m)
 		go func() { _ = metricsSrv.Serve(f.metrics) }()
 		f.log.Info("metrics listening", "addr", f.metrics.Addr().String())
 	} else {
