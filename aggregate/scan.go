@@ -2,8 +2,6 @@ package aggregate
 
 import (
 	"bytes"
-	"encoding/json"
-	"unicode/utf8"
 
 	"github.com/spate-dev/spate/internal/jsonscan"
 )
@@ -37,14 +35,7 @@ func scanEvent(b []byte, fields *keyFields) (event, bool) {
 		if !keys.Add(b[i+1 : kend-1]) {
 			return e, false
 		}
-		key := b[i+1 : kend-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			k, ok := unquote(b[i:kend])
-			if !ok {
-				return e, false
-			}
-			key = []byte(k)
-		}
+		key := jsonscan.Key(b[i+1 : kend-1])
 		i = jsonscan.SkipWS(b, kend)
 		if i >= len(b) || b[i] != ':' {
 			return e, false
@@ -69,9 +60,7 @@ func scanEvent(b []byte, fields *keyFields) (event, bool) {
 		if dst != nil {
 			switch {
 			case b[i] == '"':
-				if *dst, ok = unquote(b[i:vend]); !ok {
-					return e, false
-				}
+				*dst = string(jsonscan.Key(b[i+1 : vend-1])) // a string's value decodes as a key's
 			case bytes.Equal(b[i:vend], []byte("null")):
 				*dst = ""
 			default:
@@ -91,18 +80,4 @@ func scanEvent(b []byte, fields *keyFields) (event, bool) {
 			return e, false
 		}
 	}
-}
-
-// unquote decodes a JSON string literal q (quotes included), copying it
-// directly when it has no escapes and is valid UTF-8.
-func unquote(q []byte) (string, bool) {
-	raw := q[1 : len(q)-1]
-	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-		return string(raw), true
-	}
-	var s string
-	if err := json.Unmarshal(q, &s); err != nil {
-		return "", false
-	}
-	return s, true
 }

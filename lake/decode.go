@@ -63,24 +63,19 @@ func (p *parser) next(data []byte, ev *event) (int, error) {
 	return slow(data, ev)
 }
 
-// slow decodes with encoding/json.
+// slow decodes with spate.Event's own reader (encoding/json underneath),
+// which refuses duplicate keys as every reader of events does
+// (internal/jsonscan); the fast path falls back here on any.
 func slow(data []byte, ev *event) (int, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
+	start := jsonscan.SkipWS(data, 0)
+	n, err := jsonscan.Skip(data, start)
+	if err != nil {
 		return 0, fmt.Errorf("malformed JSON: %w", spate.ErrInvalid)
 	}
-	n := int(dec.InputOffset())
-	if len(raw) == 0 || raw[0] != '{' {
+	if data[start] != '{' {
 		return 0, fmt.Errorf("not a JSON object: %w", spate.ErrInvalid)
 	}
-	// encoding/json would keep the last of duplicate keys; the pipeline
-	// refuses them (internal/jsonscan), and the fast path falls back here
-	// on any duplicate.
-	if err := jsonscan.Valid(raw); err != nil {
-		return 0, fmt.Errorf("event: %w (%w)", err, spate.ErrInvalid)
-	}
-	if err := json.Unmarshal(raw, &ev.Event); err != nil {
+	if err := json.Unmarshal(data[start:n], &ev.Event); err != nil {
 		return 0, fmt.Errorf("event: %w (%w)", err, spate.ErrInvalid)
 	}
 	for k, v := range ev.Attrs {
