@@ -185,8 +185,7 @@ func (k *Keeper) Close(ctx context.Context) error {
 // could be read from it, bounded, and the failure's.
 func (k *Keeper) Record(raw []byte, truncated bool, reason, field string, at time.Time) []byte {
 	e := &spate.Event{Type: registry.FailedType, OccurredAt: at, ReceivedAt: at}
-	var fields map[string]json.RawMessage
-	if !truncated && json.Unmarshal(raw, &fields) == nil {
+	if fields, err := objectFields(raw); !truncated && err == nil {
 		str := func(name string, max int) string {
 			var s string
 			if json.Unmarshal(fields[name], &s) != nil || !utf8.ValidString(s) {

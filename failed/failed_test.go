@@ -201,3 +201,18 @@ func TestRecoverKeepsIDsAndSendsNothingTwice(t *testing.T) {
 		t.Fatalf("second run = %+v (%v), %d sent in all", res, err, len(sent))
 	}
 }
+
+// TestRecordReadsNoEnvelopeFromDuplicateKeys: a payload refused for naming
+// a key twice gives no identifier columns (which of the two would be
+// true?), as recover refuses it too; the payload itself is kept.
+func TestRecordReadsNoEnvelopeFromDuplicateKeys(t *testing.T) {
+	k := failed.New(&dest{}, registry.New(registry.Limits{}), failed.Config{}, nil)
+	raw := `{"type":"click","user_id":"first","user_id":"second"}`
+	var row map[string]any
+	if err := json.Unmarshal(k.Record([]byte(raw), false, "duplicate key", "user_id", at), &row); err != nil {
+		t.Fatal(err)
+	}
+	if row["user_id"] != nil || row["payload"] != raw {
+		t.Errorf("row %v: want no user_id and the payload as sent", row)
+	}
+}

@@ -1,14 +1,15 @@
 package failed
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spate-dev/spate"
 	"github.com/spate-dev/spate/internal/clock"
+	"github.com/spate-dev/spate/internal/jsonscan"
 	"github.com/spate-dev/spate/registry"
 )
 
@@ -147,25 +148,9 @@ func rule(err error) string {
 // top-level key is left failing: rewriting it would pick a value for the
 // client.
 func prepare(r Row) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(r.Payload))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("not a JSON object")
-	}
-	fields := map[string]json.RawMessage{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("malformed JSON")
-		}
-		k := tok.(string)
-		if _, dup := fields[k]; dup {
-			return nil, fmt.Errorf("duplicate key")
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("malformed JSON")
-		}
-		fields[k] = v
+	fields, err := objectFields(r.Payload)
+	if err != nil {
+		return nil, err
 	}
 	absent := func(k string) bool {
 		v, ok := fields[k]
@@ -178,4 +163,22 @@ func prepare(r Row) ([]byte, error) {
 		fields["occurred_at"], _ = json.Marshal(r.ReceivedAt.UTC().Format(spate.TimeLayout))
 	}
 	return json.Marshal(fields)
+}
+
+// objectFields reads raw as one JSON object's top-level fields, refusing
+// an object that names a key twice at any depth, as every reader of events
+// does (internal/jsonscan): the keeper's envelope columns and recover then
+// read a payload the same way.
+func objectFields(raw []byte) (map[string]json.RawMessage, error) {
+	switch err := jsonscan.Valid(raw); {
+	case errors.Is(err, jsonscan.ErrDuplicateKey):
+		return nil, errors.New("duplicate key")
+	case err != nil:
+		return nil, errors.New("malformed JSON")
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || fields == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	return fields, nil
 }
