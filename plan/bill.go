@@ -65,7 +65,7 @@ type BillSettings struct {
 	LakeTieringDays      int     // 30
 	LakeExpirationDays   int     // 0: kept
 	// FailedEventShare is the share of events that land as JSON under the
-	// lake's errors/ (Firehose conversion), failed-events/ and
+	// lake's errors/ (Firehose conversion), failed/ and
 	// dead-letter/ prefixes, kept lake_error_expiration_days (30).
 	FailedEventShare float64 // 0.0001
 	// Metrics: Container Insights on the cluster (terraform enables it),
@@ -260,7 +260,7 @@ func (s Settings) billLines(p *Plan, add func(service, item string, usd float64,
 	add("S3", "lake storage (month 1)", s.lakeStorage(events, 1), "%.0f B of Parquet per event, %.0f GB a month; month 12: $%.2f", b.ParquetBytesPerEvent, events*b.ParquetBytesPerEvent/gib, s.lakeStorage(events, 12))
 	add("S3", "lake PUTs", objects/1000*pr.S3Put1000, "%s Parquet files (per stream: a %d MiB buffer or %d s)", num(objects), b.FirehoseBufferMiB, b.FirehoseIntervalSec)
 	add("S3", "failed-events and dead-letter prefixes", events*b.FailedEventShare*float64(s.EventBytes+200)/gib*pr.S3StandardGB,
-		"%g %% of events as JSON (with their reason) under errors/, failed-events/, dead-letter/, kept 30 days", b.FailedEventShare*100)
+		"%g %% of events as JSON (with their reason) under errors/ and dead-letter/ (30 days) and failed/ (kept as the lake; priced at 30 days)", b.FailedEventShare*100)
 	if b.ALBAccessLogs {
 		add("S3", "ALB access logs", line(lALBLogs)+float64(b.AvailabilityZones)*12*month/1000*pr.S3Put1000, "%g B gzipped per request, kept %d days; a file per ALB node every 5 min", b.ALBLogBytesPerRequest, b.ALBLogRetentionDays)
 	}
