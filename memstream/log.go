@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +34,7 @@ type LogConfig struct {
 // is for tests and benchmarks (`spate local --stream memory`).
 type Log struct {
 	cfg  LogConfig
-	hash *Stream // the shard mapping only
+	hash shardMap
 	id   string
 
 	mu       sync.Mutex
@@ -64,7 +65,7 @@ func NewLog(cfg LogConfig) (*Log, error) {
 		cfg.MaxRecords = 200_000
 	}
 	cfg.Now = clock.Or(cfg.Now)
-	l := &Log{cfg: cfg, hash: New(Config{Shards: cfg.Shards}), id: "mem-" + strings.ToLower(rand.Text()[:12]),
+	l := &Log{cfg: cfg, hash: newShardMap(cfg.Shards), id: "mem-" + strings.ToLower(rand.Text()[:12]),
 		shards: make([]logShard, cfg.Shards), cps: map[string][]uint64{}, state: map[string]map[string][]byte{}, changed: make(chan struct{})}
 	for i := range l.shards {
 		l.shards[i].base = 1
@@ -82,7 +83,7 @@ var _ spate.Sink = (*Log)(nil)
 func (l *Log) ID() string { return l.id }
 
 // Shards returns the shard ids.
-func (l *Log) Shards() []string { return l.hash.Shards() }
+func (l *Log) Shards() []string { return slices.Clone(l.hash.ids) }
 
 // Put appends recs, all or none: past MaxRecords every record fails with
 // spate.ErrThrottled; after Seal with spate.ErrClosed.
@@ -104,13 +105,13 @@ func (l *Log) Put(ctx context.Context, recs []spate.Record) error {
 	}
 	now := l.cfg.Now().UTC()
 	for _, r := range recs {
-		idx := l.hash.ShardFor(r.PartitionKey)
+		idx := l.hash.shardFor(r.PartitionKey)
 		sh := &l.shards[idx]
 		if now.After(sh.arrived) {
 			sh.arrived = now
 		}
 		sh.head++
-		r.ShardID = fmt.Sprintf("shardId-%012d", idx)
+		r.ShardID = l.hash.ids[idx]
 		r.SequenceNumber = fmt.Sprintf("%021d", sh.head)
 		r.ArrivedAt = sh.arrived
 		sh.recs = append(sh.recs, r)

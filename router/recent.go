@@ -28,7 +28,7 @@ type idHash [2]uint64
 
 // recent remembers, per shard, the event_ids whose records the destination
 // accepted lately, so that records redelivered after a partial failure (a
-// Lambda batch resumed from its first failed record, a memstream retry)
+// Lambda batch resumed from its first failed record, a local consumer re-reading after a crash)
 // are not delivered twice. It holds at most perShard ids for each of at
 // most maxShards shards, forgetting the oldest id first and the least
 // recently used shard first: bounded at about

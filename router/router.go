@@ -3,7 +3,7 @@
 // small events of a type into few large records (Firehose bills each record
 // as at least 5 KB), retries only what the destination refused, and reports
 // per input record what is still undone so the caller can checkpoint before
-// it — Lambda's ReportBatchItemFailures, or memstream's redelivery.
+// it — Lambda's ReportBatchItemFailures, or local mode's consumer re-reading from its checkpoint.
 //
 // The package knows nothing of AWS: the Lambda handler (awslambda) and the
 // Firehose adapter (firehose) wire it to the cloud, the lake to the disk.
@@ -133,7 +133,7 @@ func StreamNames(types []string, prefix string) map[string]string {
 }
 
 // Router routes batches of stream records. It is safe for concurrent use:
-// memstream calls it from one goroutine per shard.
+// local mode calls it from one goroutine per shard.
 type Router struct {
 	dest    Destination
 	dlq     DeadLetter
