@@ -239,9 +239,6 @@ func (tw *tableWriter) parse(rec []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := tw.t.check(&tw.ev); err != nil {
-			return err
-		}
 		rec = rec[n:]
 		i := len(tw.rows)
 		if i < cap(tw.rows) {
@@ -249,7 +246,12 @@ func (tw *tableWriter) parse(rec []byte) error {
 		} else {
 			tw.rows = append(tw.rows, nil)
 		}
-		tw.rows[i] = tw.t.row(tw.rows[i][:0], &tw.ev)
+		row, err := tw.t.row(tw.rows[i][:0], &tw.ev)
+		if err != nil {
+			tw.rows = tw.rows[:i]
+			return err
+		}
+		tw.rows[i] = row
 	}
 }
 

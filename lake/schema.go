@@ -42,10 +42,8 @@ type column struct {
 	leaf  int            // index of its (first) leaf column
 	prop  bool           // a type's own field, read from Event.Props
 	pkind spate.PropKind // the Prop kind of its values (prop columns)
-	str   func(e *spate.Event) string
-	num   func(e *spate.Event) *int64
-	flag  func(e *spate.Event) *bool
-	ts    func(e *spate.Event) time.Time
+	str   func(e *spate.Event) string    // envelope strings
+	ts    func(e *spate.Event) time.Time // envelope timestamps
 }
 
 func newTable(s *registry.Schema) (*table, error) {
@@ -87,7 +85,7 @@ func newTable(s *registry.Schema) (*table, error) {
 		default:
 			return nil, fmt.Errorf("lake: field %s: unsupported kind %d", c.Name, c.Kind)
 		}
-		if c.Envelope && c.Kind != registry.StringMap && col.str == nil && col.num == nil && col.flag == nil && col.ts == nil {
+		if c.Envelope && c.Kind != registry.StringMap && col.str == nil && col.ts == nil {
 			return nil, fmt.Errorf("lake: field %s: no spate.Event field of its kind", c.Name)
 		}
 		fields = append(fields, groupField{Node: parquet.Optional(node), name: c.Name})
@@ -98,45 +96,31 @@ func newTable(s *registry.Schema) (*table, error) {
 	return t, nil
 }
 
-// check refuses an event with a field of the wrong kind for its column,
-// as Firehose's conversion does; a field that is no column is not stored,
-// as Firehose's OpenX JSON SerDe ignores it.
-func (t *table) check(ev *event) error {
-	for i := range ev.Props {
-		p := &ev.Props[i]
-		c := t.column(p.Name)
-		if c == nil || !c.prop {
-			continue
-		}
-		if p.Kind != c.pkind {
-			return fmt.Errorf("field %s: wrong type for %s: %w", p.Name, t.typ, spate.ErrInvalid)
-		}
-	}
-	return nil
-}
-
-func (t *table) column(name string) *column {
-	for i := range t.cols {
-		if t.cols[i].name == name {
-			return &t.cols[i]
-		}
-	}
-	return nil
-}
-
 // row appends ev's values to dst as one Parquet row, column by column.
-// Byte array values point into ev's strings; the writer copies them.
-func (t *table) row(dst parquet.Row, ev *event) parquet.Row {
+// Byte array values point into ev's strings; the writer copies them. A
+// field of the wrong kind for its column refuses the event, as Firehose's
+// conversion does; a field that is no column is not stored, as Firehose's
+// OpenX JSON SerDe ignores it.
+func (t *table) row(dst parquet.Row, ev *event) (parquet.Row, error) {
 	e := &ev.Event
 	next := 0 // Props usually come in column order: try the next one first
 	for i := range t.cols {
 		c := &t.cols[i]
 		if c.prop {
+			var p *spate.Prop
 			if next < len(e.Props) && e.Props[next].Name == c.name {
-				dst = propAppend(dst, c, &e.Props[next])
+				p = &e.Props[next]
 				next++
 			} else {
-				dst = propValue(dst, c, e)
+				p = findProp(e, c.name)
+			}
+			switch {
+			case p == nil:
+				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+			case p.Kind != c.pkind:
+				return dst, fmt.Errorf("field %s: wrong type for %s: %w", p.Name, t.typ, spate.ErrInvalid)
+			default:
+				dst = propAppend(dst, c, p)
 			}
 			continue
 		}
@@ -144,18 +128,6 @@ func (t *table) row(dst parquet.Row, ev *event) parquet.Row {
 		case registry.String:
 			if s := c.str(e); s != "" {
 				dst = append(dst, parquet.ByteArrayValue(bytesOf(s)).Level(0, 1, c.leaf))
-			} else {
-				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
-			}
-		case registry.Int64:
-			if p := c.num(e); p != nil {
-				dst = append(dst, parquet.Int64Value(*p).Level(0, 1, c.leaf))
-			} else {
-				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
-			}
-		case registry.Bool:
-			if p := c.flag(e); p != nil {
-				dst = append(dst, parquet.BooleanValue(*p).Level(0, 1, c.leaf))
 			} else {
 				dst = append(dst, parquet.NullValue().Level(0, 0, c.leaf))
 			}
@@ -180,20 +152,20 @@ func (t *table) row(dst parquet.Row, ev *event) parquet.Row {
 			}
 		}
 	}
-	return dst
+	return dst, nil
 }
 
-// propValue appends a type's own field, or null when the event lacks it.
-func propValue(dst parquet.Row, c *column, e *spate.Event) parquet.Row {
+// findProp is e's field name, or nil.
+func findProp(e *spate.Event, name string) *spate.Prop {
 	for i := range e.Props {
-		if e.Props[i].Name == c.name {
-			return propAppend(dst, c, &e.Props[i])
+		if e.Props[i].Name == name {
+			return &e.Props[i]
 		}
 	}
-	return append(dst, parquet.NullValue().Level(0, 0, c.leaf))
+	return nil
 }
 
-// propAppend appends p (check has matched its kind to c's).
+// propAppend appends p (row has matched its kind to c's).
 func propAppend(dst parquet.Row, c *column, p *spate.Prop) parquet.Row {
 	switch p.Kind {
 	case spate.PropString:
