@@ -39,9 +39,9 @@ type table struct {
 type column struct {
 	name  string
 	kind  registry.Kind
-	leaf  int            // index of its (first) leaf column
-	prop  bool           // a type's own field, read from Event.Props
-	pkind spate.PropKind // the Prop kind of its values (prop columns)
+	leaf  int                            // index of its (first) leaf column
+	prop  bool                           // a type's own field, read from Event.Props
+	pkind spate.PropKind                 // the Prop kind of its values (prop columns)
 	str   func(e *spate.Event) string    // envelope strings
 	ts    func(e *spate.Event) time.Time // envelope timestamps
 }
