@@ -15,7 +15,10 @@ import (
 // reflection, which matters on the ingest hot path. FuzzDecodeMatchesStdlib
 // holds it to encoding/json's behaviour.
 type parser struct {
-	b     []byte
+	b []byte
+	// src is b as one string: values without escapes are substrings of
+	// it, one allocation per event instead of one per field.
+	src   string
 	i     int
 	err   error
 	r     *Registry
@@ -58,7 +61,7 @@ func (p *parser) peek() byte {
 
 // parse fills slots from raw, the whole of which must be one object.
 func (r *Registry) parse(raw []byte, slots []slot) error {
-	p := &parser{b: raw, r: r, slots: slots}
+	p := &parser{b: raw, src: string(raw), r: r, slots: slots}
 	p.ws()
 	if p.peek() != '{' {
 		if p.i < len(p.b) && validStart(p.b[p.i]) {
@@ -199,10 +202,11 @@ func (p *parser) intField(key string, v *slot) {
 	c := p.peek()
 	switch {
 	case c == '-' || (c >= '0' && c <= '9'):
-		tok, isInt := p.number()
+		start, isInt := p.number()
 		if p.err != nil {
 			return
 		}
+		tok := p.src[start:p.i]
 		// Integers are written as integers: JSON Schema would take 1.0
 		// and 1e3, but spate has always refused them (docs/events.md).
 		n, err := strconv.ParseInt(tok, 10, 64)
@@ -301,16 +305,17 @@ func (p *parser) attrs(key string, v *slot) {
 	}
 }
 
-// number consumes a JSON number and reports whether it is an integer.
-func (p *parser) number() (string, bool) {
-	start := p.i
+// number consumes a JSON number, src[start:p.i], and reports whether it is
+// an integer.
+func (p *parser) number() (start int, isInt bool) {
+	start = p.i
 	end, isInt, ok := jsonscan.Number(p.b, p.i)
 	p.i = end
 	if !ok {
 		p.syntax()
-		return "", false
+		return start, false
 	}
-	return string(p.b[start:end]), isInt
+	return start, isInt
 }
 
 // str consumes a JSON string and returns its value. Invalid UTF-8 and lone
@@ -323,7 +328,7 @@ func (p *parser) str() (string, bool) {
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		if c == '"' {
-			s := string(p.b[start:p.i])
+			s := p.src[start:p.i]
 			p.i++
 			return s, true
 		}
