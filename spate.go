@@ -47,6 +47,14 @@ type Sink interface {
 	Put(ctx context.Context, recs []Record) error
 }
 
+// ReasonPutter keeps records with why they came to it, as a dead-letter
+// queue does for operators. It returns like Sink.Put: nil, a *BatchError
+// aligned with recs, or an error for all. sqs.DLQ and lake.Lake implement
+// it; the router, the reward sender and batch.Fallback consume it.
+type ReasonPutter interface {
+	PutReason(ctx context.Context, recs []Record, reason string) error
+}
+
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(ctx context.Context, recs []Record) error
 

@@ -171,7 +171,7 @@ func (b *Breaker) State() string { return b.cb.State().String() }
 // dead-letter queue does for operators.
 type ReasonSink interface {
 	spate.Sink
-	PutReason(ctx context.Context, recs []spate.Record, reason string) error
+	spate.ReasonPutter
 }
 
 // Fallback returns a Sink that writes to primary and sends only the records

@@ -412,6 +412,8 @@ type deadLetter struct {
 	Data           []byte `json:"data"` // base64
 }
 
+var _ spate.ReasonPutter = (*Lake)(nil)
+
 // PutReason keeps stream records the router cannot route, one JSON line
 // each, under <dir>/_dead_letter/dt=…/hour=…/.
 func (l *Lake) PutReason(ctx context.Context, recs []spate.Record, reason string) error {

@@ -115,11 +115,6 @@ func SinkLetters(sink spate.Sink) DeadLetterer { return sinkLetters{sink} }
 
 type sinkLetters struct{ sink spate.Sink }
 
-// reasonSink is a sink that keeps why with the records (sqs.DLQ).
-type reasonSink interface {
-	PutReason(ctx context.Context, recs []spate.Record, reason string) error
-}
-
 func (s sinkLetters) DeadLetter(ctx context.Context, l Letter) error {
 	data, err := json.Marshal(l)
 	if err != nil {
@@ -133,7 +128,7 @@ func (s sinkLetters) DeadLetter(ctx context.Context, l Letter) error {
 	if src, ok := ctx.Value(sourceKey{}).(Source); ok {
 		rec.ShardID, rec.SequenceNumber, rec.ArrivedAt = src.Shard, src.Sequence, src.ArrivedAt
 	}
-	if rs, ok := s.sink.(reasonSink); ok {
+	if rs, ok := s.sink.(spate.ReasonPutter); ok {
 		// The queue's message then says why, as the router's do.
 		err = rs.PutReason(ctx, []spate.Record{rec}, l.Reason)
 	} else {

@@ -32,12 +32,8 @@ type Destination interface {
 	PutBatch(ctx context.Context, stream string, records [][]byte) error
 }
 
-// DeadLetter keeps records that can never be routed, with why. It returns
-// like spate.Sink.Put: nil, a *spate.BatchError aligned with recs, or an
-// error for all. sqs.DLQ and lake.Lake implement it.
-type DeadLetter interface {
-	PutReason(ctx context.Context, recs []spate.Record, reason string) error
-}
+// DeadLetter keeps records that can never be routed, with why.
+type DeadLetter = spate.ReasonPutter
 
 // ErrPermanent marks a destination error that retrying within the
 // invocation cannot fix (a missing delivery stream, a rejected request).

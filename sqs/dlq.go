@@ -262,6 +262,4 @@ func (d *DLQ) send(ctx context.Context, recs []spate.Record, packs []pack, be *s
 	}
 }
 
-var _ interface {
-	PutReason(ctx context.Context, recs []spate.Record, reason string) error
-} = (*DLQ)(nil)
+var _ spate.ReasonPutter = (*DLQ)(nil)
