@@ -29,8 +29,10 @@ const (
 	// its Huffman tables and its bufio.Reader.
 	gzipState = 48 << 10
 	// poolMax is the largest buffer kept for reuse: a burst of 1 MiB
-	// bodies must not leave 1 MiB buffers pinned once it is over.
-	poolMax = 64 << 10
+	// bodies must not leave 1 MiB buffers pinned once it is over, and a
+	// beacon that draws a pooled buffer is charged its capacity, so pooled
+	// buffers are first chunks, never more.
+	poolMax = firstChunk
 )
 
 // budget is a weighted semaphore that never waits: bytes are acquired or
@@ -78,13 +80,20 @@ func (b *body) charge(n int64) bool {
 
 // free returns the buffer (to the pool when small) and the charge.
 func (b *body) free() {
-	if b.buf != nil && cap(b.buf) <= poolMax {
-		buf := b.buf[:0]
-		b.s.bufs.Put(&buf)
+	if b.buf != nil {
+		b.s.putBuf(b.buf)
 	}
 	b.buf = nil
 	b.s.mem.release(b.held)
 	b.held = 0
+}
+
+// putBuf keeps buf for reuse when it is no bigger than poolMax.
+func (s *Server) putBuf(buf []byte) {
+	if cap(buf) <= poolMax {
+		buf = buf[:0]
+		s.bufs.Put(&buf)
+	}
 }
 
 // readBody reads the (possibly gzipped) body of r within the body deadline
@@ -108,7 +117,7 @@ func (s *Server) readBody(src io.Reader, gz bool, declared int64) (*body, *httpE
 		b.buf = (*p)[:0]
 	} else {
 		if ok {
-			s.bufs.Put(p)
+			s.putBuf(*p)
 		}
 		b.buf = make([]byte, 0, first)
 	}
@@ -160,10 +169,7 @@ func (s *Server) readBody(src io.Reader, gz bool, declared int64) (*body, *httpE
 			b.buf = nb
 			b.s.mem.release(int64(cap(old)))
 			b.held -= int64(cap(old))
-			if cap(old) <= poolMax {
-				old = old[:0]
-				s.bufs.Put(&old)
-			}
+			s.putBuf(old)
 		}
 		n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
 		b.buf = b.buf[:len(b.buf)+n]
