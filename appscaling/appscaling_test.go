@@ -24,7 +24,6 @@ func setup(t *testing.T) (*fakeappscaling.Server, *aas.Client, appscaling.Target
 	client := aas.NewFromConfig(spatetest.AWSConfig(), func(o *aas.Options) {
 		o.BaseEndpoint = aws.String(fake.URL)
 		o.HTTPClient = fake.HTTPClient()
-		o.Retryer, o.RetryMaxAttempts = spatetest.ConnectionRetryer(), 0
 	})
 	target := appscaling.ECSService("spate", "ingest")
 	fake.Register(string(target.Namespace), target.ResourceID, string(target.Dimension))

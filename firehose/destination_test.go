@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/smithy-go"
 
@@ -24,11 +25,12 @@ import (
 	"github.com/spate-dev/spate/router"
 )
 
-// client is the real SDK client pointed at srv, with the SDK's own retries
-// set to attempts.
+// client is the real SDK client pointed at srv, with the SDK's own
+// standard retries (throttling included) set to attempts.
 func client(srv *fakefirehose.Server, attempts int) *awsfirehose.Client {
 	return awsfirehose.NewFromConfig(spatetest.AWSConfig(), func(o *awsfirehose.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
+		o.Retryer = retry.NewStandard()
 		o.RetryMaxAttempts = attempts
 	})
 }

@@ -39,7 +39,6 @@ func setupCtl(t *testing.T, cfg fakekinesisctl.Config) (*fakekinesisctl.Server, 
 	client := awskinesis.NewFromConfig(spatetest.AWSConfig(), func(o *awskinesis.Options) {
 		o.BaseEndpoint = aws.String(fake.URL)
 		o.HTTPClient = fake.HTTPClient()
-		o.Retryer, o.RetryMaxAttempts = spatetest.ConnectionRetryer(), 0
 	})
 	return fake, client, clk
 }

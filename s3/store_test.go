@@ -30,10 +30,7 @@ type fake struct {
 func newFake(t *testing.T) *fake {
 	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(srv.Close)
-	cfg := spatetest.AWSConfig()
-	cfg.Retryer = spatetest.ConnectionRetryer
-	cfg.RetryMaxAttempts = 0
-	return &fake{client: awss3.NewFromConfig(cfg, func(o *awss3.Options) {
+	return &fake{client: awss3.NewFromConfig(spatetest.AWSConfig(), func(o *awss3.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.UsePathStyle = true
 	})}
@@ -138,10 +135,8 @@ func TestForgetLeavesNoVersions(t *testing.T) {
 			if filepath.Ext(key) != ".parquet" {
 				continue
 			}
-			dir := t.TempDir()
 			one := &single{Store: st, o: o}
 			d, _ := laketest.Dump(t, one)
-			_ = dir
 			if n, _ := laketest.Rows(t, db, d, match); n != 0 {
 				t.Errorf("%s version %s (noncurrent %v) holds %d forgotten rows", key, o.Version, o.Noncurrent, n)
 			}

@@ -39,12 +39,10 @@ func newPrescaleFakes(t *testing.T) *prescaleFakes {
 			scaling: aas.NewFromConfig(cfg, func(o *aas.Options) {
 				o.BaseEndpoint = aws.String(f.scaling.URL)
 				o.HTTPClient = f.scaling.HTTPClient()
-				o.Retryer, o.RetryMaxAttempts = spatetest.ConnectionRetryer(), 0
 			}),
 			kinesis: awskinesis.NewFromConfig(cfg, func(o *awskinesis.Options) {
 				o.BaseEndpoint = aws.String(f.kinesis.URL)
 				o.HTTPClient = f.kinesis.HTTPClient()
-				o.Retryer, o.RetryMaxAttempts = spatetest.ConnectionRetryer(), 0
 			}),
 		}, nil
 	}

@@ -108,11 +108,13 @@ func missing(tb testing.TB, why string) {
 
 // AWSConfig returns an SDK configuration with static fake credentials in
 // us-east-1 whose clients talk to endpoint (set BaseEndpoint per client).
+// Its clients retry broken loopback connections only (ConnectionRetryer):
+// every emulator-backed test gets that, not just the ones that flaked.
 func AWSConfig() aws.Config {
 	return aws.Config{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSPATETEST", "secret", ""),
-		RetryMaxAttempts: 1,
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDSPATETEST", "secret", ""),
+		Retryer:     ConnectionRetryer,
 	}
 }
 
@@ -120,8 +122,7 @@ func AWSConfig() aws.Config {
 // connection: on a loaded machine a loopback TCP reset now and then
 // surfaces mid-response as "use of closed network connection", which the
 // real SDK retries too. API errors are never retried, so tests that inject
-// service errors and count calls stay exact. Set the client's
-// RetryMaxAttempts to 0 with it, or AWSConfig's 1 caps it again.
+// service errors and count calls stay exact.
 func ConnectionRetryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = 3

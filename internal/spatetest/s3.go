@@ -33,8 +33,6 @@ func NewS3(tb testing.TB, buckets ...string) *S3 {
 	client := s3.NewFromConfig(AWSConfig(), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(srv.URL)
 		o.UsePathStyle = true
-		o.Retryer = ConnectionRetryer()
-		o.RetryMaxAttempts = 0
 	})
 	return &S3{URL: srv.URL, Client: client}
 }
