@@ -325,17 +325,6 @@ func (t *Traffic) startWatching(c *client) *watching {
 	return w
 }
 
-// setProp replaces or adds p.
-func setProp(e *spate.Event, p spate.Prop) {
-	for i := range e.Props {
-		if e.Props[i].Name == p.Name {
-			e.Props[i] = p
-			return
-		}
-	}
-	e.Props = append(e.Props, p)
-}
-
 // event builds one event of typ from c, occurring lag before now.
 func (t *Traffic) event(c *client, typ string, now time.Time, lag time.Duration) clientEvent {
 	r := t.rng
@@ -421,8 +410,8 @@ func (t *Traffic) request(c *client, now time.Time) Request {
 			n, list := 5+r.IntN(16), pick(r, lists)
 			for i := range n {
 				e := t.event(c, "impression", now, -1)
-				setProp(e.Event, spate.Str("list_id", list))
-				setProp(e.Event, spate.Int("position", int64(i)))
+				e.Event.Set(spate.Str("list_id", list))
+				e.Event.Set(spate.Int("position", int64(i)))
 				events = append(events, e)
 			}
 		case KindOfflineFlush:

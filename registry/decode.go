@@ -296,15 +296,6 @@ func digits2(s string) (int, bool) {
 	return int(s[0]-'0')*10 + int(s[1]-'0'), true
 }
 
-// ParseTime parses an RFC 3339 date-time into a time. Go's time package
-// has no leap seconds, so spate refuses second 60 (documented).
-func ParseTime(s string) (time.Time, error) {
-	if !isDateTime(s) {
-		return time.Time{}, fmt.Errorf("not an RFC 3339 date-time")
-	}
-	return parseTime(s)
-}
-
 // parseTime parses what isDateTime accepted.
 func parseTime(s string) (time.Time, error) {
 	if s[10] == 't' || s[len(s)-1] == 'z' {

@@ -21,7 +21,7 @@ func (r *Registry) Markdown() string {
 	b.WriteString("An event that fails validation is answered as before (400, or its entry in `rejected[]`) and kept in the failed-events area; see [Failed events](#failed-events).\n\n")
 	first := r.schemas[r.types[0]]
 	b.WriteString("## Envelope (all types)\n\n")
-	fmt.Fprintf(&b, "Schema `%s`.\n\n", envelopeFile(first))
+	fmt.Fprintf(&b, "Schema `%s`.\n\n", first.EnvelopeFile)
 	var env, own []Column
 	for _, c := range first.Columns {
 		if c.Envelope {
@@ -55,8 +55,6 @@ func (r *Registry) Markdown() string {
 	b.WriteString(schemaGuide)
 	return b.String()
 }
-
-func envelopeFile(s *Schema) string { return s.EnvelopeFile }
 
 func fieldTable(cols []Column) string {
 	var b strings.Builder

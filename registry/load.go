@@ -323,7 +323,7 @@ func compileType(d *doc, envs map[string]*envelopeDef) (*Schema, error) {
 	if u := d.root.get("unevaluatedProperties"); u == nil || u.kind != 'b' || u.b {
 		return nil, d.errf("/unevaluatedProperties", "must be false: unknown fields are refused (free-form data goes in attrs)")
 	}
-	s := &Schema{Type: d.name, Version: d.version, ID: d.id, File: d.file, EnvelopeFile: env.doc.file, Order: 1000, allowed: map[string]bool{}}
+	s := &Schema{Type: d.name, Version: d.version, ID: d.id, File: d.file, EnvelopeFile: env.doc.file, Order: 1000}
 	if s.Version.Model > 1 {
 		s.Table = fmt.Sprintf("%s_v%d", d.name, s.Version.Model)
 	} else {
@@ -392,9 +392,6 @@ func compileType(d *doc, envs map[string]*envelopeDef) (*Schema, error) {
 			return nil, d.errf(ptr, "a type's own field is a string, integer or boolean (objects and timestamps are envelope fields)")
 		}
 		s.Columns = append(s.Columns, Column{Field: f, Required: req[m.key]})
-	}
-	for _, c := range s.Columns {
-		s.allowed[c.Name] = true
 	}
 	return s, nil
 }

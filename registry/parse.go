@@ -12,7 +12,7 @@ import (
 // parser reads one event object. Events are flat objects of strings,
 // integers and booleans plus one object of strings (attrs), so a small
 // purpose-built parser is several times faster than encoding/json's
-// reflection, which matters on the ingest hot path. FuzzDecodeMatchesStdlib
+// reflection, which matters on the ingest hot path. FuzzMatchesReference
 // holds it to encoding/json's behaviour.
 type parser struct {
 	b []byte

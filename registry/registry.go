@@ -98,12 +98,6 @@ const (
 var envelopeSlots = map[string]int{"event_id": envEventID, "user_id": envUserID, "anonymous_id": envAnonymousID,
 	"session_id": envSessionID, "platform": envPlatform, "app_version": envAppVersion, "attrs": envAttrs}
 
-// IsSet reports whether the field is set in e.
-func (f *Field) IsSet(e *spate.Event) bool {
-	_, ok := f.Value(e)
-	return ok
-}
-
 // Value returns the field's value in e, typed by Kind (string, int64, bool,
 // time.Time, map[string]string), and whether it is set.
 func (f *Field) Value(e *spate.Event) (any, bool) {
@@ -182,7 +176,6 @@ type Schema struct {
 	// Versions lists every version of the type, oldest first (on the
 	// newest only).
 	Versions []*Schema
-	allowed  map[string]bool
 	col      []int // registry field id → index in Columns, or -1
 }
 
